@@ -1,0 +1,40 @@
+"""mmcl_edu — the code behind the course *Multimodal Contrastive Learning: Theory You Can Run*.
+
+One module per idea, in the order of the book:
+
+========================  =================================================  ==========
+module                    what it holds                                      chapters
+========================  =================================================  ==========
+``losses``                InfoNCE (one-way, symmetric, intra-modal),         1
+                          alignment and uniformity
+``mixing``                frozen invertible MLPs ``f_i``                     2
+``latents``               content/style/modality-specific model              2–4
+``misalignment``          selection and perturbation bias                    6–7, 9
+``encoders``              MLP encoders ``g_i``                               all
+``training``              the training loop (CPU or GPU, checkpoints)        all
+``evaluation``            R² and accuracy probes                             4, 7, 9
+``presets``               quick (CPU) and full (GPU) configurations          all
+``experiments``           train-and-evaluate runners for the chapters        4, 7, 9
+``plots``, ``widgets``    figures and interactive explorers                  all
+``checks``                auto-checks for the exercises                      all
+========================  =================================================  ==========
+"""
+from .encoders import MLPEncoder, make_encoders
+from .evaluation import evaluate, predictability, probe_accuracy, summarize
+from .latents import ContentStyleModel, PairedBatch, resolve_device
+from .losses import (InfoNCE, alignment, info_nce, intramodal_info_nce, similarity_matrix,
+                     symmetric_info_nce, uniformity)
+from .misalignment import MisalignmentModel, identified_set
+from .mixing import InvertibleMLP
+from .presets import Preset, available_presets, preset, resolve_size
+from .training import TrainConfig, TrainResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ContentStyleModel", "MisalignmentModel", "PairedBatch", "InvertibleMLP", "MLPEncoder", "make_encoders",
+    "InfoNCE", "info_nce", "symmetric_info_nce", "intramodal_info_nce", "similarity_matrix", "alignment",
+    "uniformity", "TrainConfig", "TrainResult", "train", "evaluate", "summarize", "predictability",
+    "probe_accuracy", "Preset", "preset", "available_presets", "resolve_size", "identified_set",
+    "resolve_device",
+]

@@ -1,0 +1,92 @@
+"""Named configurations for the chapters, each in two sizes.
+
+``preset(name)`` returns the **quick** size — tuned to run in a minute or two on a 2-core CPU
+while reaching the results the chapter asserts — unless the size is asked for explicitly,
+``preset(name, size="full")``, or through the environment variable ``MMCL_EDU_SIZE=full``
+(the argument wins). **full** is the papers' scale (their encoder, batch and step count): meant
+for a GPU, e.g. a Colab GPU runtime.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ._validation import check_choice
+from .encoders import PAPER_HIDDEN
+from .training import TrainConfig
+
+SIZES = ("quick", "full")
+SIZE_ENV = "MMCL_EDU_SIZE"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A chapter's configuration: model arguments, training config, evaluation arguments, seeds."""
+
+    name: str
+    size: str
+    model: dict
+    train: TrainConfig
+    eval: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
+    description: str = ""
+
+    @property
+    def is_full(self) -> bool:
+        return self.size == "full"
+
+
+def resolve_size(size: str | None = None) -> str:
+    """``size`` if given, else ``$MMCL_EDU_SIZE``, else ``"quick"``."""
+    if size is None:
+        size = os.environ.get(SIZE_ENV, "").strip().lower() or "quick"
+        if size not in SIZES:
+            raise ValueError(f"the environment variable {SIZE_ENV} must be one of {SIZES}; got {size!r}")
+    return check_choice("size", size, SIZES)
+
+
+# Quick Daunhawer setting, tuned on a 2-core CPU (see benchmarks/bench_training.py): a narrower,
+# shallower encoder than the paper's, a larger learning rate with a cosine decay, and the CLIP
+# form of the loss (cross-modal negatives), which converges faster than intra-modal negatives.
+_DAUNHAWER_QUICK = TrainConfig(steps=1500, batch_size=512, lr=2e-3, lr_schedule="cosine", warmup_steps=50,
+                               hidden=(256, 256, 256), negatives="cross")
+_DAUNHAWER_FULL = TrainConfig(steps=300_000, batch_size=6144, lr=1e-4, lr_schedule="constant",
+                              hidden=PAPER_HIDDEN, negatives="intra", log_every=500)
+_CAI_QUICK = TrainConfig(steps=1500, batch_size=512, lr=2e-3, lr_schedule="cosine", warmup_steps=50,
+                         hidden=(256, 256, 256), negatives="cross")
+_CAI_FULL = TrainConfig(steps=100_000, batch_size=6144, lr=1e-4, lr_schedule="constant",
+                        hidden=PAPER_HIDDEN, negatives="intra", log_every=500)
+
+_PRESETS = {
+    "daunhawer": dict(
+        description="Daunhawer et al. (2023), numerical experiment: 5-d content, style and modality-specific "
+                    "latents, p_change = 0.75, independent blocks, distinct mixing functions.",
+        model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
+                   mixing="distinct"),
+        quick=dict(train=_DAUNHAWER_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,)),
+        full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
+    ),
+    "cai": dict(
+        description="Cai et al. (2025), numerical experiment: 10 semantics, 5-d image- and text-specific "
+                    "latents, captions keeping I_θ and perturbing I_ρ.",
+        model=dict(n_semantics=10, selected=None, perturbed=(), specific_dim=5, dependence="independent"),
+        quick=dict(train=_CAI_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,)),
+        full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
+    ),
+}
+
+
+def available_presets() -> tuple[str, ...]:
+    return tuple(_PRESETS)
+
+
+def preset(name: str, size: str | None = None) -> Preset:
+    """The configuration ``name`` (see :func:`available_presets`) in the given size.
+
+    >>> cfg = preset("daunhawer")            # quick, unless MMCL_EDU_SIZE=full
+    >>> cfg = preset("daunhawer", "full")    # paper scale (use a GPU)
+    """
+    check_choice("name", name, _PRESETS)
+    size = resolve_size(size)
+    spec = _PRESETS[name]
+    return Preset(name=name, size=size, model=dict(spec["model"]), description=spec["description"], **spec[size])

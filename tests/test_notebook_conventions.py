@@ -1,0 +1,129 @@
+"""Every chapter notebook follows the conventions of CONTRIBUTING.md."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+NOTEBOOKS = sorted(
+    p for p in BOOK.rglob("*.ipynb") if not {".ipynb_checkpoints", "_build"} & set(p.parts)
+)
+DOWNLOAD = re.compile(r"https?://|urlretrieve|urlopen|requests\.(get|post)|\bwget\b|\bcurl\b|snapshot_download")
+DIRECTIVE = re.compile(r"^\s*(?:```+|:::+)\s*\{(\w[\w:-]*)\}", re.MULTILINE)
+
+
+def _params(paths):
+    if not paths:
+        return [pytest.param(None, marks=pytest.mark.skip(reason="no notebooks in book/ yet: nothing to check"))]
+    return [pytest.param(p, id=str(p.relative_to(BOOK))) for p in paths]
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _tags(cell: dict) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def _code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def _toc_files() -> list[str]:
+    """All `file:` entries of _toc.yml, without extension, relative to the repository root."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [str(Path(f).with_suffix("")) if Path(f).suffix in {".md", ".ipynb"} else f for f in files]
+
+
+@pytest.mark.parametrize("path", _params(NOTEBOOKS))
+def test_committed_without_outputs(path):
+    for i, cell in enumerate(_code_cells(_load(path))):
+        assert not cell.get("outputs"), f"code cell {i} has stored outputs: clear them before committing"
+        assert cell.get("execution_count") is None, f"code cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", _params(NOTEBOOKS))
+def test_first_code_cell_is_colab_install_cell(path):
+    code = _code_cells(_load(path))
+    assert code, "the notebook has no code cell"
+    cell, src = code[0], _source(code[0])
+    assert "google.colab" in src and "pip install" in src, (
+        "the first code cell must be the Colab install cell (see CONTRIBUTING.md)"
+    )
+    assert "remove-cell" in _tags(cell), "the Colab install cell must be tagged remove-cell"
+
+
+@pytest.mark.parametrize("path", _params(NOTEBOOKS))
+def test_second_code_cell_is_parameters_cell(path):
+    code = _code_cells(_load(path))
+    assert len(code) >= 2, "the notebook needs an install cell and a parameters cell"
+    assert "parameters" in _tags(code[1]), "the second code cell must be tagged parameters"
+
+
+@pytest.mark.parametrize("path", _params(NOTEBOOKS))
+def test_claims_are_asserted_in_hidden_cells(path):
+    hidden_asserts = [
+        c for c in _code_cells(_load(path))
+        if "remove-cell" in _tags(c) and re.search(r"^\s*assert\b", _source(c), re.MULTILINE)
+    ]
+    assert hidden_asserts, "no code cell tagged remove-cell asserts the chapter's claims"
+
+
+@pytest.mark.parametrize("path", _params(NOTEBOOKS))
+def test_exercises_have_solutions(path):
+    markdown = "\n".join(_source(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown")
+    directives = DIRECTIVE.findall(markdown)
+    n_exercises = directives.count("exercise") + directives.count("exercise-start")
+    n_solutions = directives.count("solution") + directives.count("solution-start")
+    if n_exercises:
+        assert n_solutions, "the notebook has exercise directives but no solution directive"
+
+
+@pytest.mark.parametrize("path", _params(NOTEBOOKS))
+def test_no_downloads_in_code(path):
+    for i, cell in enumerate(_code_cells(_load(path))[1:], start=1):
+        code = "\n".join(
+            line for line in _source(cell).splitlines() if not line.lstrip().startswith("#")
+        )
+        match = DOWNLOAD.search(code)
+        assert match is None, f"code cell {i} downloads at run time ({match.group(0)!r}); generate data instead"
+
+
+@pytest.mark.parametrize("path", _params(NOTEBOOKS))
+def test_notebook_listed_in_toc(path):
+    entry = str(path.relative_to(ROOT).with_suffix(""))
+    assert entry in _toc_files(), f"{entry} is not in _toc.yml (only listed files are built)"
+
+
+def test_every_toc_entry_exists():
+    missing = [
+        f for f in _toc_files()
+        if not any((ROOT / f).with_suffix(ext).exists() for ext in (".md", ".ipynb"))
+    ]
+    if missing and not NOTEBOOKS and all(Path(f).name.startswith("ch") for f in missing):
+        pytest.skip(f"no chapter notebooks in book/ yet; toc entries still to write: {missing}")
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
