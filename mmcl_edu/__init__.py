@@ -19,6 +19,14 @@ module                    what it holds                                      cha
 ``checks``                auto-checks for the exercises                      all
 ========================  =================================================  ==========
 """
+import os as _os
+
+import torch as _torch
+
+# Thread count for CPU training: MMCL_EDU_THREADS wins; otherwise torch's default (all cores).
+if _os.environ.get("MMCL_EDU_THREADS"):
+    _torch.set_num_threads(int(_os.environ["MMCL_EDU_THREADS"]))
+
 from .encoders import MLPEncoder, make_encoders
 from .evaluation import evaluate, predictability, probe_accuracy, summarize
 from .latents import ContentStyleModel, PairedBatch, resolve_device
