@@ -7,14 +7,18 @@ module                    what it holds                                      cha
 ========================  =================================================  ==========
 ``losses``                InfoNCE (one-way, symmetric, intra-modal),         1
                           alignment and uniformity
+``toy``                   the sphere toy and temperature figures             1
 ``mixing``                frozen invertible MLPs ``f_i``                     2
 ``latents``               content/style/modality-specific model              2–4
+``identifiability``       oracle encoders, numerical checks of the proof     3
 ``misalignment``          selection and perturbation bias                    6–7, 9
-``encoders``              MLP encoders ``g_i``                               all
+``misalignment_theory``   numerical checks of the misalignment theorem       6
+``encoders``              MLP encoders ``g_i`` (optional input whitening)    all
 ``training``              the training loop (CPU or GPU, checkpoints)        all
 ``evaluation``            R² and accuracy probes                             4, 7, 9
 ``presets``               quick (CPU) and full (GPU) configurations          all
 ``experiments``           train-and-evaluate runners for the chapters        4, 7, 9
+``negate_or_embrace``     downstream targets, heavy-tailed shift, OOD probes 9
 ``plots``, ``widgets``    figures and interactive explorers                  all
 ``checks``                auto-checks for the exercises                      all
 ========================  =================================================  ==========

@@ -46,10 +46,12 @@ def resolve_size(size: str | None = None) -> str:
 
 
 # Quick Daunhawer setting, tuned on a 2-core CPU (see benchmarks/bench_training.py): a narrower,
-# shallower encoder than the paper's, a larger learning rate with a cosine decay, and the CLIP
-# form of the loss (cross-modal negatives), which converges faster than intra-modal negatives.
-_DAUNHAWER_QUICK = TrainConfig(steps=1500, batch_size=512, lr=2e-3, lr_schedule="cosine", warmup_steps=50,
-                               hidden=(256, 256, 256), negatives="cross")
+# shallower encoder than the paper's, the CLIP form of the loss (cross-modal negatives), a fixed
+# whitening of the encoders' inputs (an invertible linear map: 0.67 -> 0.95 content R² after 8000
+# steps on the same budget) and a large learning rate (1e-2 with warm-up and cosine decay: 0.72 at
+# 3e-3 vs 0.96 at 1e-2 after 4000 steps).
+_DAUNHAWER_QUICK = TrainConfig(steps=4000, batch_size=512, lr=1e-2, lr_schedule="cosine", warmup_steps=100,
+                               hidden=(256, 256, 256), negatives="cross", whiten_inputs=True)
 _DAUNHAWER_FULL = TrainConfig(steps=300_000, batch_size=6144, lr=1e-4, lr_schedule="constant",
                               hidden=PAPER_HIDDEN, negatives="intra", log_every=500)
 _CAI_QUICK = TrainConfig(steps=1500, batch_size=512, lr=2e-3, lr_schedule="cosine", warmup_steps=50,

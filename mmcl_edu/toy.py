@@ -1,0 +1,461 @@
+"""The sphere toy of chapter 1: paired embeddings on the circle :math:`S^1` or the sphere :math:`S^2`.
+
+Contrastive learning is easiest to *see* without encoders and data: give every pair
+``i ∈ [B]`` two free vectors ``w_1^{(i)}, w_2^{(i)} ∈ R^d`` (``d = 2`` or ``3``), map them to the
+unit sphere, ``ẑ_k^{(i)} = w_k^{(i)} / ‖w_k^{(i)}‖``, and minimise a contrastive loss over the
+vectors themselves. Starting from a clump near one pole, the pairs move together (alignment)
+while the points spread over the sphere (uniformity).
+
+All losses come from :mod:`mmcl_edu.losses`; this module trains, measures and draws.
+
+With unit vectors and cosine similarity, ``sim(u, v) = u·v = 1 − ‖u − v‖²/2``, so for every
+batch the one-directional InfoNCE satisfies the exact identity
+
+.. math::
+
+    \\mathcal L_{1\\to 2} - \\log B = \\frac{1}{2\\tau}\\,\\frac1B\\sum_i \\lVert \\hat z_1^{(i)} - \\hat z_2^{(i)}\\rVert^2
+    + \\frac1B \\sum_i \\log \\frac1B \\sum_j \\exp\\Big(-\\frac{\\lVert \\hat z_1^{(i)} - \\hat z_2^{(j)}\\rVert^2}{2\\tau}\\Big),
+
+an alignment term plus a uniformity-like term with kernel width ``t = 1/(2τ)``
+(Wang & Isola 2020); :func:`infonce_limit` evaluates its large-``B`` limit.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ._validation import check_choice, check_float, check_int
+from .losses import alignment, symmetric_info_nce, uniformity
+from .presets import resolve_size
+
+OBJECTIVES = ("infonce", "align_uniform")
+POS_COLOR, NEG_COLOR = "tab:red", "tab:gray"
+
+
+# ---------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class ToyConfig:
+    """Sizes of the chapter-1 toy. ``quick`` runs in seconds on a CPU; ``full`` uses more points
+    and steps (still CPU-friendly: nothing here needs a GPU)."""
+
+    size: str
+    n: int = 256                      # pairs (= batch size B: the whole set is one batch)
+    dim: int = 3                      # ambient dimension: 3 → S^2, 2 → S^1
+    steps: int = 400
+    lr: float = 0.05
+    temperature: float = 0.2
+    init_spread: float = 0.25         # the initial clump: normalize(pole + init_spread · N(0, I))
+    sweep_taus: tuple[float, ...] = (0.05, 0.2, 1.0, 10.0)
+    sweep_n: int = 128
+    sweep_steps: int = 400
+    large_batch_sizes: tuple[int, ...] = (16, 64, 256, 1024)
+    large_batch_ref: int = 4096
+    seed: int = 0
+
+
+def toy_config(size: str | None = None) -> ToyConfig:
+    """The chapter-1 configuration in the given size (``None``: ``$MMCL_EDU_SIZE``, default quick)."""
+    size = resolve_size(size)
+    if size == "full":
+        return ToyConfig(size="full", n=1024, steps=1500, sweep_taus=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+                         sweep_n=512, sweep_steps=1500, large_batch_sizes=(16, 64, 256, 1024, 4096),
+                         large_batch_ref=16384)
+    return ToyConfig(size="quick")
+
+
+# ---------------------------------------------------------------- points on the sphere
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def uniform_sphere(n: int, dim: int = 3, seed: int = 0) -> torch.Tensor:
+    """``n`` points drawn uniformly on the unit sphere ``S^{dim-1}`` (normalised Gaussians)."""
+    check_int("n", n, 1)
+    check_int("dim", dim, 2)
+    return F.normalize(torch.randn(n, dim, generator=_generator(seed)), dim=1)
+
+
+def clumped_pairs(n: int, dim: int = 3, spread: float = 0.25, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two independent clumps of ``n`` unit vectors around the pole ``e_dim``:
+    ``ẑ = normalize(e_dim + spread · ε)``, ``ε ~ N(0, I)``. The pairs ``(ẑ_1^{(i)}, ẑ_2^{(i)})`` are
+    *not* aligned (drawn independently) and the points are far from uniform: a bad start."""
+    check_int("n", n, 2)
+    check_int("dim", dim, 2)
+    check_float("spread", spread, 0.0, None, low_open=True)
+    g = _generator(seed)
+    pole = torch.zeros(dim)
+    pole[-1] = 1.0
+    z1 = F.normalize(pole + spread * torch.randn(n, dim, generator=g), dim=1)
+    z2 = F.normalize(pole + spread * torch.randn(n, dim, generator=g), dim=1)
+    return z1, z2
+
+
+def noisy_pairs(n: int, dim: int = 3, noise: float = 0.3, anisotropy: float = 0.5, seed: int = 0):
+    """Unit-vector pairs that are neither aligned nor uniform: ``ẑ_1 = normalize(D ε)`` with
+    ``D = diag(1, …, 1, anisotropy)``, and ``ẑ_2 = normalize(ẑ_1 + noise · ε')``."""
+    g = _generator(seed)
+    scale = torch.ones(dim)
+    scale[-1] = anisotropy
+    z1 = F.normalize(torch.randn(n, dim, generator=g) * scale, dim=1)
+    z2 = F.normalize(z1 + noise * torch.randn(n, dim, generator=g), dim=1)
+    return z1, z2
+
+
+# ---------------------------------------------------------------- metrics
+def sphere_metrics(z1, z2, t: float = 2.0) -> dict:
+    """Alignment ``E‖ẑ_1 − ẑ_2‖²`` and uniformity ``log E exp(−t‖ẑ − ẑ'‖²)`` (mean over the two
+    modalities) of Wang & Isola (2020), computed with :mod:`mmcl_edu.losses`."""
+    z1, z2 = torch.as_tensor(z1, dtype=torch.float32), torch.as_tensor(z2, dtype=torch.float32)
+    return {"alignment": float(alignment(z1, z2)),
+            "uniformity": float(0.5 * (uniformity(z1, t) + uniformity(z2, t)))}
+
+
+def uniform_sphere_uniformity(dim: int = 3, t: float = 2.0) -> float:
+    """``L_uniform`` of the uniform distribution on ``S^{dim-1}`` (the population value).
+
+    With ``u = cos∠(ẑ, ẑ')`` and ``‖ẑ − ẑ'‖² = 2 − 2u``:
+
+    * ``S^1``: ``log E exp(−t(2 − 2cos θ)) = log(e^{−2t} I_0(2t))`` (``I_0``: modified Bessel function);
+    * ``S^2``: ``u`` is uniform on ``[−1, 1]``, so the value is ``log((1 − e^{−4t}) / (4t))``.
+    """
+    check_float("t", t, 0.0, None, low_open=True)
+    if dim == 2:
+        return float(-2 * t + math.log(np.i0(2 * t)))
+    if dim == 3:
+        return float(math.log((1 - math.exp(-4 * t)) / (4 * t)))
+    raise ValueError(f"dim must be 2 or 3; got {dim!r}")
+
+
+def infonce_limit(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> dict:
+    """The large-batch limit of ``L_{1→2} − log B`` (Wang & Isola 2020), estimated on a sample of
+    unit-vector pairs (use a large, *independent* sample):
+
+    .. math::
+
+        \\underbrace{\\frac{1}{2\\tau}\\,\\mathbb E\\lVert \\hat z_1 - \\hat z_2\\rVert^2}_{\\text{alignment term}}
+        + \\underbrace{\\mathbb E_{\\hat z_1}\\Big[\\log \\mathbb E_{\\hat z_2'}
+        \\exp\\Big(-\\frac{\\lVert \\hat z_1 - \\hat z_2'\\rVert^2}{2\\tau}\\Big)\\Big]}_{\\text{uniformity term}}
+
+    where ``ẑ_2'`` is independent of ``ẑ_1``. Returns the two terms and their sum (``"limit"``).
+    The inner expectation skips the diagonal ``j = i`` (the positive)."""
+    check_float("temperature", temperature, 0.0, None, low_open=True)
+    z1, z2 = F.normalize(z1.double(), dim=1), F.normalize(z2.double(), dim=1)
+    n = len(z1)
+    align_term = ((z1 - z2) ** 2).sum(1).mean() / (2 * temperature)
+    terms = []
+    for start in range(0, n, 1024):  # chunks keep memory at 1024 × n
+        a = z1[start:start + 1024]
+        sq = (2 - 2 * a @ z2.T).clamp_min(0)
+        logits = -sq / (2 * temperature)
+        idx = torch.arange(start, start + len(a))
+        logits[torch.arange(len(a)), idx] = float("-inf")
+        terms.append(torch.logsumexp(logits, dim=1) - math.log(n - 1))
+    unif_term = torch.cat(terms).mean()
+    return {"alignment_term": float(align_term), "uniformity_term": float(unif_term),
+            "limit": float(align_term + unif_term)}
+
+
+def large_batch_check(batch_sizes=(16, 64, 256, 1024, 4096), temperature: float = 0.5, n_ref: int = 8192,
+                      repeats: int = 8, seed: int = 0) -> pd.DataFrame:
+    """The theorem of chapter 1, numerically: on :func:`noisy_pairs`, the one-directional InfoNCE
+    (cosine similarity, from :func:`mmcl_edu.losses.info_nce`) minus ``log B``, averaged over
+    ``repeats`` fresh batches, against the limit of :func:`infonce_limit` estimated on an independent
+    sample of ``n_ref`` pairs. Returns one row per batch size."""
+    from .losses import info_nce
+    ref = infonce_limit(*noisy_pairs(n_ref, seed=seed + 10_000), temperature)
+    rows = []
+    for b in batch_sizes:
+        vals = [float(info_nce(*noisy_pairs(b, seed=seed + 100 * r + b), temperature, "cosine")) - math.log(b)
+                for r in range(repeats)]
+        rows.append({"B": b, "loss - log B": float(np.mean(vals)), "limit": ref["limit"],
+                     "gap": float(np.mean(vals)) - ref["limit"]})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- training
+@dataclass
+class ToyResult:
+    """Embeddings before and after training (numpy, unit vectors) and the training history."""
+
+    z1_init: np.ndarray
+    z2_init: np.ndarray
+    z1: np.ndarray
+    z2: np.ndarray
+    history: pd.DataFrame
+    objective: str
+    temperature: float
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+
+
+def toy_loss(z1: torch.Tensor, z2: torch.Tensor, objective: str = "infonce", temperature: float = 0.2,
+             lam: float = 1.0) -> torch.Tensor:
+    """The objective of the toy, on unit vectors:
+
+    * ``"infonce"``: :func:`mmcl_edu.losses.symmetric_info_nce` with cosine similarity at ``temperature``;
+    * ``"align_uniform"``: Wang & Isola's direct objective
+      ``L_align + lam · ½ (L_uniform(ẑ_1) + L_uniform(ẑ_2))`` (``α = 2``, ``t = 2``).
+    """
+    check_choice("objective", objective, OBJECTIVES)
+    if objective == "infonce":
+        return symmetric_info_nce(z1, z2, temperature, "cosine")
+    return alignment(z1, z2) + lam * 0.5 * (uniformity(z1) + uniformity(z2))
+
+
+def train_sphere_toy(n: int = 256, dim: int = 3, objective: str = "infonce", temperature: float = 0.2,
+                     steps: int = 400, lr: float = 0.05, init_spread: float = 0.25, lam: float = 1.0,
+                     seed: int = 0, log_every: int = 20) -> ToyResult:
+    """Train ``n`` free pairs of unit vectors on ``S^{dim-1}`` from a clumped start
+    (:func:`clumped_pairs`) with Adam on the whole set (one batch, ``B = n``).
+
+    The parameters are the unnormalised vectors ``w``; the loss sees ``ẑ = w/‖w‖``. Deterministic for
+    a seed. Returns a :class:`ToyResult` whose history has columns
+    ``step, loss, alignment, uniformity``."""
+    check_int("steps", steps, 0)
+    check_float("lr", lr, 0.0, None, low_open=True)
+    check_float("temperature", temperature, 0.0, None, low_open=True)
+    check_choice("objective", objective, OBJECTIVES)
+    z1_0, z2_0 = clumped_pairs(n, dim, init_spread, seed)
+    w1, w2 = z1_0.clone().requires_grad_(True), z2_0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([w1, w2], lr=lr)
+    rows = []
+    for step in range(steps + 1):
+        z1, z2 = F.normalize(w1, dim=1), F.normalize(w2, dim=1)
+        loss = toy_loss(z1, z2, objective, temperature, lam)
+        if step % log_every == 0 or step == steps:
+            rows.append({"step": step, "loss": float(loss.detach()), **sphere_metrics(z1.detach(), z2.detach())})
+        if step == steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    z1, z2 = F.normalize(w1.detach(), dim=1), F.normalize(w2.detach(), dim=1)
+    return ToyResult(z1_init=z1_0.numpy(), z2_init=z2_0.numpy(), z1=z1.numpy(), z2=z2.numpy(),
+                     history=pd.DataFrame(rows), objective=objective, temperature=float(temperature),
+                     before=sphere_metrics(z1_0, z2_0), after=sphere_metrics(z1, z2))
+
+
+def temperature_sweep(taus=(0.05, 0.2, 1.0, 5.0), n: int = 128, dim: int = 2, steps: int = 400, lr: float = 0.05,
+                      seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Train the toy with symmetric InfoNCE at each temperature. Returns a table
+    (``tau, alignment, uniformity, loss``) and the :class:`ToyResult` of each ``tau``."""
+    results, rows = {}, []
+    for tau in taus:
+        r = train_sphere_toy(n=n, dim=dim, temperature=tau, steps=steps, lr=lr, seed=seed)
+        results[tau] = r
+        rows.append({"tau": tau, **r.after, "loss": float(r.history["loss"].iloc[-1])})
+    return pd.DataFrame(rows), results
+
+
+# ---------------------------------------------------------------- InfoNCE on fixed configurations
+def example_configurations(n: int = 128, dim: int = 3, seed: int = 0) -> dict:
+    """Three batches of unit-vector pairs to evaluate a loss on:
+
+    * ``"collapsed"``: every vector the same point (nothing to tell the candidates apart);
+    * ``"random"``: independent uniform ``ẑ_1`` and ``ẑ_2`` (no alignment, perfect spread);
+    * ``"aligned and uniform"``: ``ẑ_2 = ẑ_1``, uniform on the sphere (the ideal).
+    """
+    u = uniform_sphere(n, dim, seed)
+    pole = torch.zeros(n, dim)
+    pole[:, -1] = 1.0
+    return {"collapsed": (pole, pole.clone()),
+            "random": (u, uniform_sphere(n, dim, seed + 1)),
+            "aligned and uniform": (u, u.clone())}
+
+
+def loss_vs_temperature(taus, configurations: dict | None = None) -> pd.DataFrame:
+    """Symmetric InfoNCE (cosine) of each configuration at each temperature: rows ``tau``, one
+    column per configuration."""
+    configurations = configurations or example_configurations()
+    return pd.DataFrame({name: [float(symmetric_info_nce(z1, z2, tau, "cosine")) for tau in taus]
+                         for name, (z1, z2) in configurations.items()}, index=pd.Index(list(taus), name="tau"))
+
+
+def candidate_angles(n_negatives: int = 7, seed: int = 3) -> tuple[float, np.ndarray]:
+    """Angles on ``S^1`` of the positive and of ``n_negatives`` negatives, for a query at angle 0:
+    the positive at 0.35 rad, one *hard* negative close to it, the rest uniform."""
+    rng = np.random.default_rng(seed)
+    neg = np.concatenate([[-0.6], rng.uniform(0.9, 2 * np.pi - 0.9, n_negatives - 1)])
+    return 0.35, neg
+
+
+def candidate_softmax(tau: float, n_negatives: int = 7, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities of the query to its candidates (positive first) and the softmax
+    ``p_j = exp(s_j/τ) / Σ_k exp(s_k/τ)``: the probability InfoNCE assigns to each candidate being
+    the positive. ``∂L/∂s_j = p_j/τ`` for a negative, ``−(1 − p_pos)/τ`` for the positive."""
+    check_float("tau", tau, 0.0, None, low_open=True)
+    pos, neg = candidate_angles(n_negatives, seed)
+    sims = np.cos(np.concatenate([[pos], neg]))
+    logits = sims / tau
+    p = np.exp(logits - logits.max())
+    return sims, p / p.sum()
+
+
+# ---------------------------------------------------------------- plots
+def _sphere_axes(ax, dim):
+    if dim == 2:
+        th = np.linspace(0, 2 * np.pi, 200)
+        ax.plot(np.cos(th), np.sin(th), color="0.85", lw=1, zorder=0)
+        ax.set_aspect("equal")
+        ax.set_xlim(-1.15, 1.15)
+        ax.set_ylim(-1.15, 1.15)
+        ax.axis("off")
+    else:
+        u, v = np.mgrid[0:2 * np.pi:24j, 0:np.pi:12j]
+        ax.plot_wireframe(np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v), color="0.88", lw=0.4)
+        ax.set_box_aspect((1, 1, 1))
+        ax.set_axis_off()
+        ax.view_init(elev=20, azim=35)
+
+
+def plot_sphere_embeddings(z1, z2, ax=None, title: str | None = None, n_lines: int = 60):
+    """Paired unit vectors on the circle (``d = 2``) or the sphere (``d = 3``): ``ẑ_1`` as dots,
+    ``ẑ_2`` as crosses, a thin line joining the first ``n_lines`` pairs (short lines: aligned)."""
+    z1, z2 = np.asarray(z1), np.asarray(z2)
+    dim = z1.shape[1]
+    if dim not in (2, 3):
+        raise ValueError(f"embeddings must be 2- or 3-dimensional to draw; got {dim}")
+    if ax is None:
+        fig = plt.figure(figsize=(4, 4))
+        ax = fig.add_subplot(111, projection="3d" if dim == 3 else None)
+    _sphere_axes(ax, dim)
+    extra = {"depthshade": False} if dim == 3 else {}
+    ax.scatter(*z1.T, s=10, color="tab:blue", label=r"$\hat z_1$", **extra)
+    ax.scatter(*z2.T, s=12, marker="x", color="tab:orange", label=r"$\hat z_2$", lw=0.8, **extra)
+    for a, b in zip(z1[:n_lines], z2[:n_lines]):
+        ax.plot(*np.stack([a, b]).T, color="k", lw=0.5, alpha=0.6)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax.figure
+
+
+def _metrics_title(label, m):
+    return f"{label}\nalign {m['alignment']:.3f}, uniform {m['uniformity']:.2f}"
+
+
+def plot_toy_before_after(result: ToyResult):
+    """Two panels: the clumped start and the trained embeddings, with alignment and uniformity."""
+    dim = result.z1.shape[1]
+    fig = plt.figure(figsize=(8, 4))
+    for k, (z1, z2, label, m) in enumerate([(result.z1_init, result.z2_init, "before training", result.before),
+                                            (result.z1, result.z2, "after training", result.after)]):
+        ax = fig.add_subplot(1, 2, k + 1, projection="3d" if dim == 3 else None)
+        plot_sphere_embeddings(z1, z2, ax=ax, title=_metrics_title(label, m))
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_toy_history(result: ToyResult, ideal_uniformity: float | None = None):
+    """Alignment and uniformity of the toy against the training step (Wang & Isola's two metrics)."""
+    h = result.history
+    fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
+    axes[0].plot(h["step"], h["alignment"])
+    axes[0].set_ylabel(r"$\mathcal{L}_{\mathrm{align}}$ (lower: aligned)")
+    axes[1].plot(h["step"], h["uniformity"])
+    axes[1].set_ylabel(r"$\mathcal{L}_{\mathrm{uniform}}$ (lower: spread)")
+    if ideal_uniformity is not None:
+        axes[1].axhline(ideal_uniformity, color="k", ls="--", lw=0.8, label="uniform distribution")
+        axes[1].legend(frameon=False, fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    return fig
+
+
+def plot_candidate_softmax(taus=(1.0, 0.3, 0.1, 0.03), n_negatives: int = 7, seed: int = 3):
+    """Left: a query on the circle, its positive (red) and negatives (gray; one hard negative
+    close to the positive). Right, one panel per ``τ``: the softmax over the candidates, i.e. the
+    probability that InfoNCE gives each candidate of being the positive."""
+    taus = list(taus)
+    fig, axes = plt.subplots(1, len(taus) + 1, figsize=(2.4 * (len(taus) + 1), 2.6))
+    _candidate_circle(axes[0], n_negatives, seed)
+    for ax, tau in zip(axes[1:], taus):
+        _candidate_bars(ax, tau, n_negatives, seed)
+    fig.tight_layout()
+    return fig
+
+
+def _candidate_circle(ax, n_negatives, seed):
+    pos, neg = candidate_angles(n_negatives, seed)
+    _sphere_axes(ax, 2)
+    ax.scatter([1], [0], s=60, marker="*", color="k", zorder=3, label="query")
+    ax.scatter(np.cos(neg), np.sin(neg), s=30, color=NEG_COLOR, zorder=3, label="negatives")
+    ax.scatter([np.cos(pos)], [np.sin(pos)], s=40, color=POS_COLOR, zorder=3, label="positive")
+    ax.legend(loc="center", fontsize=7, frameon=False)
+
+
+def _candidate_bars(ax, tau, n_negatives, seed):
+    sims, p = candidate_softmax(tau, n_negatives, seed)
+    order = np.argsort(-sims)
+    colors = [POS_COLOR if j == 0 else NEG_COLOR for j in order]
+    ax.bar(np.arange(len(p)), p[order], color=colors)
+    ax.set_ylim(0, 1)
+    ax.set_xticks([])
+    ax.set_xlabel("candidates, most similar first", fontsize=7)
+    ax.set_title(rf"$\tau = {tau:g}$: loss ${-np.log(p[0]):.2f}$", fontsize=9)
+
+
+def plot_loss_vs_temperature(table: pd.DataFrame, batch_size: int | None = None):
+    """Symmetric InfoNCE against ``τ`` (log axis) for the configurations of
+    :func:`example_configurations`, with the level ``log B`` of a classifier at chance."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for name in table.columns:
+        ax.plot(table.index, table[name], marker="o", ms=3, label=name)
+    if batch_size:
+        ax.axhline(math.log(batch_size), color="k", ls="--", lw=0.8, label=r"$\log B$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"temperature $\tau$")
+    ax.set_ylabel(r"$\mathcal{L}_{\mathrm{InfoNCE}}$")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_temperature_sweep(table: pd.DataFrame, results: dict):
+    """One circle per temperature (embeddings after training), and uniformity against ``τ``."""
+    taus = list(table["tau"])
+    fig, axes = plt.subplots(1, len(taus) + 1, figsize=(2.3 * (len(taus) + 2), 3.0),
+                             gridspec_kw={"width_ratios": [1] * len(taus) + [1.8]})
+    for ax, tau in zip(axes, taus):
+        r = results[tau]
+        plot_sphere_embeddings(r.z1, r.z2, ax=ax, n_lines=0,
+                               title=rf"$\tau = {tau:g}$" + f"\nuniform {r.after['uniformity']:.2f}")
+    ax = axes[-1]
+    ax.plot(table["tau"], table["uniformity"], marker="o", label=r"$\mathcal{L}_{\mathrm{uniform}}$")
+    ax.plot(table["tau"], table["alignment"], marker="s", label=r"$\mathcal{L}_{\mathrm{align}}$")
+    dim = results[taus[0]].z1.shape[1]
+    ax.axhline(uniform_sphere_uniformity(dim), color="k", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$\tau$")
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@functools.lru_cache(maxsize=64)
+def _circle_toy(tau: float, n: int, steps: int, seed: int) -> ToyResult:
+    return train_sphere_toy(n=n, dim=2, temperature=tau, steps=steps, seed=seed, log_every=steps)
+
+
+def plot_temperature_view(tau: float = 0.2, n: int = 64, steps: int = 300, seed: int = 0):
+    """The temperature explorer's figure: the softmax over candidates at ``τ`` (left) and the circle
+    toy trained with symmetric InfoNCE at ``τ`` (right). Trained results are cached per ``τ``."""
+    check_float("tau", tau, 0.0, None, low_open=True)
+    tau = float(f"{tau:.3g}")
+    fig, axes = plt.subplots(1, 3, figsize=(8.4, 2.8))
+    _candidate_circle(axes[0], 7, 3)
+    _candidate_bars(axes[1], tau, 7, 3)
+    r = _circle_toy(tau, n, steps, seed)
+    plot_sphere_embeddings(r.z1, r.z2, ax=axes[2], n_lines=0,
+                           title=_metrics_title(rf"toy trained at $\tau = {tau:g}$", r.after))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,141 @@
+"""Chapter 4 (numerical simulations): the settings runner, the oracle, the paper table, the
+figures and the exercise check — with tiny training runs (seconds on a CPU)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+import mmcl_edu as mm
+from mmcl_edu import checks, plots
+from mmcl_edu.experiments import (DAUNHAWER_SETTINGS, SettingsRun, ablation_settings, chapter_eval,
+                                  compare_with_paper, run_settings, settings_oracles, style_oracle)
+
+TINY_TRAIN = dict(steps=3, batch_size=32, hidden=(8,), log_every=1)
+TINY_EVAL = dict(n_fit=60, n_test=60, regressors=("linear",))
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return mm.preset("daunhawer", size="quick")
+
+
+@pytest.fixture(scope="module")
+def runs(cfg):
+    settings = {k: DAUNHAWER_SETTINGS[k] for k in ("p_change=1.0", "p_change=0.75 + stat. + causal")}
+    return run_settings(cfg, settings, train_overrides=TINY_TRAIN, eval_overrides=TINY_EVAL, progress=False,
+                        n_mixing_layers=1)
+
+
+def test_settings_are_the_papers_four(cfg):
+    assert list(DAUNHAWER_SETTINGS) == ["p_change=1.0", "p_change=0.75", "p_change=0.75 + stat.",
+                                        "p_change=0.75 + stat. + causal"]
+    assert [s["p_change"] for s in DAUNHAWER_SETTINGS.values()] == [1.0, 0.75, 0.75, 0.75]
+    assert [s["dependence"] for s in DAUNHAWER_SETTINGS.values()] == [
+        "independent", "independent", "statistical", "statistical+causal"]
+
+
+def test_run_settings_table(runs):
+    assert isinstance(runs, SettingsRun)
+    t = runs.table
+    assert list(t.columns) == ["setting", "seed", "modality", "target", "dim", "regressor", "r2"]
+    assert len(t) == 2 * 2 * 5  # settings × modalities × blocks (one regressor, one seed)
+    assert set(t["setting"]) == set(runs.experiments)
+    assert runs.experiments["p_change=1.0"].model.p_change == 1.0
+    assert runs.experiments["p_change=0.75 + stat. + causal"].model.causal
+    assert runs.train_seconds > 0
+
+
+def test_run_settings_reuses_models(cfg, runs):
+    abl = run_settings(cfg, {"d=2": dict(p_change=1.0, dependence="independent", train=dict(encoding_dim=2))},
+                       train_overrides=TINY_TRAIN, eval_overrides=dict(TINY_EVAL, targets=("c",)), progress=False,
+                       n_mixing_layers=1, reuse=runs)
+    assert abl.experiments["d=2"].model is runs.experiments["p_change=1.0"].model
+    assert abl.experiments["d=2"].results[0].encoders[0][-1].out_features == 2
+    assert list(abl.table["target"].unique()) == ["c"]
+
+
+def test_oracle_and_paper_table(runs):
+    o = settings_oracles(runs, n=400)
+    assert list(o.columns) == ["s", "s_tilde"]
+    assert o.loc["p_change=1.0", "s"] < 0.1  # no causal link: content says nothing about style
+    assert o.loc["p_change=0.75 + stat. + causal", "s"] > 0.3
+    cmp = compare_with_paper(runs.table, o, regressor="linear")
+    assert cmp.shape == (10, 4)
+    assert cmp.loc[("p_change=0.75 + stat. + causal", "s"), "paper"] != "≈ 0"
+    assert cmp.loc[("p_change=1.0", "c"), "paper"] == "≈ 1"
+    assert np.isnan(cmp.loc[("p_change=1.0", "c"), "oracle R²(·|c)"])
+
+
+def test_style_oracle_grows_with_causal_link():
+    model = mm.ContentStyleModel(dependence="causal", n_mixing_layers=1, seed=1)
+    o = style_oracle(model, n=1000)
+    assert 0.3 < o["s"] <= 1 and o["s_tilde"] <= o["s"] + 0.05
+
+
+def test_ablation_helpers(cfg):
+    s = ablation_settings(cfg, encoding_dims=(3, 7))
+    assert list(s) == ["shared mixing", "d=3 < 5", "d=7 > 5"]
+    assert s["d=3 < 5"]["train"]["encoding_dim"] == 3
+    ev = chapter_eval(cfg, ablation=True)
+    assert ev["regressors"] == ("nonlinear",) and ev["n_fit"] <= cfg.eval["n_fit"]
+    full = mm.preset("daunhawer", size="full")
+    assert chapter_eval(full) == full.eval
+
+
+def test_figures(runs):
+    o = settings_oracles(runs, n=400)
+    fig = plots.plot_settings_r2(runs.table, o)
+    assert len(fig.axes) == 2  # one regressor × two modalities
+    fig = plots.plot_ablation_r2(runs.table, regressor="linear")
+    assert len(fig.axes) == 1
+
+
+def _ols_r2(features, targets):
+    n = len(features) // 2
+    X = np.c_[np.ones(len(features)), features]
+    w = np.linalg.lstsq(X[:n], targets[:n], rcond=None)[0]
+    res = targets[n:] - X[n:] @ w
+    tot = targets[n:] - targets[n:].mean(0)
+    return float(np.mean(1 - (res ** 2).sum(0) / (tot ** 2).sum(0)))
+
+
+def test_check_linear_r2_accepts_reference():
+    assert checks.check_linear_r2(_ols_r2).passed
+
+
+def _no_intercept(features, targets):
+    n = len(features) // 2
+    w = np.linalg.lstsq(features[:n], targets[:n], rcond=None)[0]
+    res = targets[n:] - features[n:] @ w
+    tot = targets[n:] - targets[n:].mean(0)
+    return float(np.mean(1 - (res ** 2).sum(0) / (tot ** 2).sum(0)))
+
+
+def _pooled(features, targets):  # one R² over all columns instead of the mean of per-column R²
+    n = len(features) // 2
+    X = np.c_[np.ones(len(features)), features]
+    w = np.linalg.lstsq(X[:n], targets[:n], rcond=None)[0]
+    res = targets[n:] - X[n:] @ w
+    tot = targets[n:] - targets[n:].mean(0)
+    return float(1 - (res ** 2).sum() / (tot ** 2).sum())
+
+
+@pytest.mark.parametrize("wrong", [_no_intercept, _pooled])
+def test_check_linear_r2_rejects_wrong(wrong):
+    res = checks.check_linear_r2(wrong)
+    assert not res.passed and "expected" in res.message and "intercept" in res.message
+
+
+def test_check_linear_r2_rejects_training_r2():
+    def on_all_rows(features, targets):  # fits and scores on the same rows: optimistic
+        X = np.c_[np.ones(len(features)), features]
+        w = np.linalg.lstsq(X, targets, rcond=None)[0]
+        res = targets - X @ w
+        return float(np.mean(1 - (res ** 2).sum(0) / ((targets - targets.mean(0)) ** 2).sum(0)))
+    assert not checks.check_linear_r2(on_all_rows).passed
+    with pytest.raises(AssertionError):
+        checks.check_linear_r2(on_all_rows, raise_on_failure=True)
