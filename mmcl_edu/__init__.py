@@ -13,6 +13,7 @@ module                    what it holds                                      cha
 ``identifiability``       oracle encoders, numerical checks of the proof     3
 ``misalignment``          selection and perturbation bias                    6–7, 9
 ``misalignment_theory``   numerical checks of the misalignment theorem       6
+``misalignment_simulations``  sweeps, R² heatmaps, dependent-case oracle     7
 ``encoders``              MLP encoders ``g_i`` (optional input whitening)    all
 ``training``              the training loop (CPU or GPU, checkpoints)        all
 ``evaluation``            R² and accuracy probes                             4, 7, 9

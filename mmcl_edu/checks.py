@@ -509,3 +509,47 @@ def check_caption_verdict(fn, seed: int = 9, raise_on_failure: bool = False) -> 
     if raise_on_failure and not res.passed:
         raise AssertionError(res.message)
     return res
+
+
+# ---- chapter 7 ----
+def check_expected_r2_matrix(fn, raise_on_failure: bool = False) -> CheckResult:
+    """Check a reader's expected-R² matrix of a sweep (chapter 7).
+
+    ``fn(settings, n)`` receives a dict ``label -> dict(selected=..., perturbed=...)`` (0-based index
+    sets) and the number of semantics ``n``, and returns an array or DataFrame with one row per
+    setting (in order) and ``n + 2`` columns ``c_1 … c_n, m_1, m_2``: ``1`` where Theorem 4.1 says
+    the latent is identified, ``0`` elsewhere. Compared with
+    :func:`mmcl_edu.misalignment_simulations.expected_r2_matrix` on the paper's sweeps and extras.
+    """
+    from .misalignment_simulations import expected_r2_matrix, extra_settings, perturbation_sweep, selection_sweep
+
+    if not callable(fn):
+        raise ValueError(f"check_expected_r2_matrix: pass your function itself (callable); got {fn!r}")
+    cases = [(name, sweep(n), n) for n in (10, 5) for name, sweep in
+             (("selection", selection_sweep), ("perturbation", perturbation_sweep), ("extras", extra_settings))]
+    res = CheckResult(True, f"expected R² matrix: matches the theorem on {len(cases)} sweeps.")
+    for name, settings, n in cases:
+        want = expected_r2_matrix(settings, n).to_numpy(dtype=float)
+        try:
+            got = fn({k: {kk: vv for kk, vv in v.items() if kk != "train"} for k, v in settings.items()}, n)
+            got = np.asarray(got.to_numpy() if hasattr(got, "to_numpy") else got, dtype=float)
+        except Exception as e:  # the reader's code failing is a check result, not a crash
+            res = CheckResult(False, f"expected R² matrix: your function raised {type(e).__name__}: {e} "
+                                     f"on the {name} sweep with n={n}.")
+            break
+        if got.shape != want.shape:
+            res = CheckResult(False, f"expected R² matrix: on the {name} sweep with n={n} you returned shape "
+                                     f"{got.shape}, expected {want.shape} (one row per setting, columns "
+                                     f"c_1 … c_{n}, m_1, m_2).")
+            break
+        bad = np.argwhere(~np.isclose(got, want))
+        if len(bad):
+            r, c = bad[0]
+            label = list(settings)[r]
+            col = f"c_{c + 1}" if c < n else ("m_1", "m_2")[c - n]
+            res = CheckResult(False, f"expected R² matrix: on the {name} sweep (n={n}), setting {label!r}, column "
+                                     f"{col}: you have {got[r, c]:g}, the theorem says {want[r, c]:g}.")
+            break
+    if raise_on_failure and not res.passed:
+        raise AssertionError(res.message)
+    return res

@@ -1,0 +1,243 @@
+"""The numerical simulations of misalignment (chapter 7; Cai et al. 2025).
+
+Cai et al. check Theorem 4.1 (chapter 6: contrastive learning block-identifies exactly
+``c_{I_θ \\ I_ρ}``) on two sweeps of caption policies, each with independent and with dependent
+semantics:
+
+* **selection**: ``I_θ = {1}, [2], …, [n]`` and ``I_ρ = ∅`` (:func:`selection_sweep`);
+* **perturbation**: ``I_θ = [n]`` and ``I_ρ = ∅, {1}, [2], …, [n − 1]`` (:func:`perturbation_sweep`);
+
+plus two extras (:func:`extra_settings`): a too-large encoding (size 5 for ``I_θ = [3]``) and a
+joint policy (``I_θ = [8]``, ``I_ρ = [2]``). Results are shown as heatmaps of ``R²`` per semantic
+``c_1 … c_n`` and for the modality-specific ``m_1``, ``m_2`` (:func:`heatmap_table`,
+:func:`plot_heatmaps`), one panel per encoder.
+
+In the prose sets are 1-based (``[k] = {1, …, k}``); in the code, as everywhere in the package,
+index sets are 0-based (``c_1`` is index 0). Settings are dicts of
+:class:`~mmcl_edu.misalignment.MisalignmentModel` overrides for
+:func:`~mmcl_edu.experiments.run_settings`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_choice, check_int
+from .misalignment import validate_caption_policy
+
+PARTS = ("selection", "perturbation", "extras")
+MODALITIES = ("x1", "x2")
+#: Which settings the quick size runs (a representative subset; labels of the sweeps at n = 5).
+QUICK_LABELS = {"selection": ("I_θ = [2]", "I_θ = [4]"),
+                "perturbation": ("I_ρ = {1}", "I_ρ = [2]"),
+                "extras": None}
+
+
+def _set_name(k: int) -> str:
+    """``{1}`` for k = 1, ``[k]`` otherwise, ``∅`` for 0 (1-based, as in the paper)."""
+    return "∅" if k == 0 else "{1}" if k == 1 else f"[{k}]"
+
+
+def selection_sweep(n: int = 10) -> dict:
+    """The selection sweep: ``I_θ = [k]`` for ``k = 1 … n``, ``I_ρ = ∅``.
+
+    Theorem 4.1 predicts that ``c_1 … c_k`` are identified and ``c_{k+1} … c_n`` are not.
+    Returns ``{"I_θ = [k]": dict(selected=(0, …, k−1), perturbed=())}`` in sweep order.
+    """
+    n = check_int("n", n, 1)
+    return {f"I_θ = {_set_name(k)}": dict(selected=tuple(range(k)), perturbed=()) for k in range(1, n + 1)}
+
+
+def perturbation_sweep(n: int = 10) -> dict:
+    """The perturbation sweep: ``I_θ = [n]`` and ``I_ρ = [k]`` for ``k = 0 … n − 1``
+    (``I_ρ`` must stay a proper subset of ``I_θ``).
+
+    Theorem 4.1 predicts that ``c_{k+1} … c_n`` are identified and the perturbed ``c_1 … c_k`` are not.
+    """
+    n = check_int("n", n, 1)
+    return {f"I_ρ = {_set_name(k)}": dict(selected=tuple(range(n)), perturbed=tuple(range(k))) for k in range(n)}
+
+
+def extra_settings(n: int = 10) -> dict:
+    """The paper's two extras, for ``n = 10``: encoding size 5 with ``I_θ = [3]`` (larger than
+    ``|I_θ| = 3``), and the joint policy ``I_θ = [8]``, ``I_ρ = [2]``. For smaller ``n`` (the quick
+    size) the joint policy shrinks to ``I_θ = [n − 1]``, ``I_ρ = {1}``; it needs ``n ≥ 3``."""
+    n = check_int("n", n, 3)
+    sel, per = (8, 2) if n >= 10 else (n - 1, 1)
+    return {"I_θ = [3], d = 5": dict(selected=(0, 1, 2), perturbed=(), train=dict(encoding_dim=5)),
+            f"I_θ = {_set_name(sel)}, I_ρ = {_set_name(per)}": dict(selected=tuple(range(sel)),
+                                                                   perturbed=tuple(range(per)))}
+
+
+def chapter_settings(cfg, part: str) -> dict:
+    """The settings chapter 7 runs for ``part`` ∈ {"selection", "perturbation", "extras"} at the
+    preset's size: the whole sweep at full size, :data:`QUICK_LABELS` at quick size."""
+    part = check_choice("part", part, PARTS)
+    n = cfg.model["n_semantics"]
+    sweep = {"selection": selection_sweep, "perturbation": perturbation_sweep, "extras": extra_settings}[part](n)
+    labels = QUICK_LABELS[part]
+    if cfg.is_full or labels is None:
+        return sweep
+    return {k: sweep[k] for k in labels}
+
+
+def expected_r2_matrix(settings: dict, n: int, specific: bool = True) -> pd.DataFrame:
+    """The theorem's prediction as a table: rows = settings, columns ``c_1 … c_n`` (and ``m_1``,
+    ``m_2`` with ``specific=True``); ``1`` where the semantic is identified (``i ∈ I_θ \\ I_ρ``),
+    ``0`` elsewhere (omitted, perturbed, modality-specific)."""
+    n = check_int("n", n, 1)
+    if not isinstance(settings, dict) or not settings:
+        raise ValueError(f"settings must be a non-empty dict label -> dict(selected=..., perturbed=...); "
+                         f"got {settings!r}")
+    cols = [f"c_{i + 1}" for i in range(n)] + (["m_1", "m_2"] if specific else [])
+    rows = {}
+    for label, spec in settings.items():
+        sel, per = validate_caption_policy(n, spec.get("selected"), spec.get("perturbed", ()))
+        rows[label] = [1.0 if (i in sel and i not in per) else 0.0 for i in range(n)] + ([0.0, 0.0] if specific else [])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+
+
+def heatmap_table(table: pd.DataFrame, modality: str = "x1", regressor: str = "linear") -> pd.DataFrame:
+    """The paper's heatmap layout from a tidy :func:`~mmcl_edu.evaluation.evaluate` table (made with
+    ``per_dimension=True`` and with a ``setting`` column, e.g. ``run_settings(...).table``).
+
+    Rows: settings (in order of appearance); columns: ``c_1 … c_n`` (per-dimension ``R²``), then
+    ``m_1`` and ``m_2`` (block ``R²``). ``R²`` is clipped to ``[0, 1]`` and averaged over seeds,
+    as in the paper. The encoder is ``g_1`` for ``modality="x1"`` and ``g_2`` for ``"x2"``.
+    """
+    check_choice("modality", modality, MODALITIES)
+    for col in ("setting", "modality", "target", "dim", "regressor", "r2"):
+        if col not in table.columns:
+            raise ValueError(f"table must have a {col!r} column (run_settings(...).table with per_dimension=True)")
+    t = table[(table.modality == modality) & (table.regressor == regressor)].copy()
+    if t.empty:
+        raise ValueError(f"the table has no rows for modality {modality!r} and regressor {regressor!r}")
+    t["r2"] = t["r2"].clip(0.0, 1.0)
+    sem = t[(t.target == "c") & (t.dim >= 0)]
+    if sem.empty:
+        raise ValueError("the table has no per-dimension rows for 'c': evaluate with per_dimension=True")
+    order = list(dict.fromkeys(t.setting))
+    wide = sem.pivot_table(index="setting", columns="dim", values="r2", aggfunc="mean")
+    wide.columns = [f"c_{d + 1}" for d in wide.columns]
+    for block, name in (("m1", "m_1"), ("m2", "m_2")):
+        b = t[(t.target == block) & (t.dim == -1)]
+        wide[name] = b.groupby("setting").r2.mean() if not b.empty else np.nan
+    wide = wide.reindex(order)
+    wide.index.name = "setting"
+    return wide
+
+
+def plot_heatmaps(table: pd.DataFrame, regressor: str = "linear", title: str | None = None, expected=None):
+    """Two heatmaps of :func:`heatmap_table`, from ``g_1(x_1)`` (image) and ``g_2(x_2)`` (caption),
+    annotated with the ``R²`` values. With ``expected`` (:func:`expected_r2_matrix`), cells the
+    theorem calls identified get a black frame."""
+    import matplotlib.pyplot as plt
+
+    tabs = [heatmap_table(table, m, regressor) for m in MODALITIES]
+    n_rows, n_cols = tabs[0].shape
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.55 * n_cols + 1.4) + 2.0, 0.45 * n_rows + 1.6), squeeze=False,
+                             layout="constrained")
+    for k, (ax, tab, name) in enumerate(zip(axes[0], tabs, ("image encoder $g_1(x_1)$", "text encoder $g_2(x_2)$"))):
+        im = ax.imshow(tab.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (r, c), v in np.ndenumerate(tab.to_numpy(dtype=float)):
+            if np.isfinite(v):
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if v < 0.5 else "black")
+        if expected is not None:
+            ex = expected.reindex(index=tab.index, columns=tab.columns).to_numpy(dtype=float)
+            for (r, c), v in np.ndenumerate(ex):
+                if v == 1:
+                    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="k", lw=1.2))
+        labels = [f"$c_{{{k[2:]}}}$" if k.startswith("c_") else f"$m_{{{k[2:]}}}$" for k in tab.columns]
+        ax.set_xticks(range(n_cols), labels)
+        ax.set_yticks(range(n_rows), tab.index if k == 0 else [])
+        ax.set_title(name, fontsize=10)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"{regressor} $R^2$")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def oracle_r2(model, n: int = 4000, seed: int = 12345) -> pd.DataFrame:
+    """What an encoder that keeps exactly ``c_C``, ``C = I_θ \\ I_ρ``, reveals about every semantic.
+
+    Columns, one row per semantic ``c_i``: ``gaussian`` — the closed form
+    ``R² = Σ_{iC} Σ_{CC}^{-1} Σ_{Ci} / Σ_{ii}`` of the best (linear = conditional-mean, for Gaussian
+    semantics) predictor of ``c_i`` from ``c_C`` (:func:`~mmcl_edu.misalignment_theory.gaussian_r2`);
+    ``sampled`` — a linear regression of ``c_i`` on the true ``c_C`` (half the ``n`` samples fit,
+    half score). Both are ``1`` on ``C``; with independent semantics ``0`` elsewhere; with dependent
+    semantics in between: the share of ``c_i`` that the identified block explains.
+    """
+    from .evaluation import predictability
+    from .misalignment_theory import gaussian_r2, model_covariance, semantic_status
+
+    sigma = model_covariance(model)
+    ident = list(model.identified)
+    lat = model.sample(check_int("n", n, 10), seed=seed).latents["c"]
+    status = semantic_status(model.n_semantics, model.selected, model.perturbed)
+    rows = [dict(semantic=f"c_{i + 1}", status=status[i], gaussian=gaussian_r2(sigma, i, ident),
+                 sampled=predictability(lat[:, ident], lat[:, i:i + 1], "linear")) for i in range(model.n_semantics)]
+    return pd.DataFrame(rows).set_index("semantic")
+
+
+def r2_callback(model, n: int = 1000, seed: int = 4242):
+    """A ``train(..., callback=...)`` that records, on ``n`` fresh pairs, the linear-probe ``R²`` of
+    every semantic from each encoder (``x1_c_1``, ``x2_c_1``, …): the ``R²``-vs-training-time curve.
+    Cheap: one least-squares fit per encoder on a fixed sample."""
+    import torch
+
+    n = check_int("n", n, 20)
+    batch = model.sample(2 * n, seed=seed)
+    c = batch.latents["c"].double().cpu()
+
+    def lstsq_r2(z):
+        z = z.double().cpu()
+        X = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], 1)
+        coef = torch.linalg.lstsq(X[:n], c[:n]).solution
+        res = c[n:] - X[n:] @ coef
+        r2 = 1 - res.pow(2).mean(0) / c[n:].var(0, unbiased=False)
+        return r2.clamp(0, 1).tolist()
+
+    def callback(step, result):
+        z1, z2 = result.encode(batch.x1, batch.x2)
+        out = {}
+        for m, z in (("x1", z1), ("x2", z2)):
+            out.update({f"{m}_c_{i + 1}": v for i, v in enumerate(lstsq_r2(z))})
+        return out
+
+    return callback
+
+
+def r2_curve(result, model) -> pd.DataFrame:
+    """The recorded :func:`r2_callback` history of a run as a table: ``step, seconds`` and, per
+    encoder, the smallest ``R²`` over identified semantics and the largest over the others."""
+    hist = pd.DataFrame(result.history.get("callback", []))
+    if hist.empty:
+        raise ValueError("the run recorded no callback: train with callback=r2_callback(model), callback_every=...")
+    ident = set(model.identified)
+    out = hist[["step", "seconds"]].copy()
+    for m in MODALITIES:
+        out[f"{m} identified (min)"] = hist[[f"{m}_c_{i + 1}" for i in sorted(ident)]].min(axis=1)
+        others = [f"{m}_c_{i + 1}" for i in range(model.n_semantics) if i not in ident]
+        out[f"{m} excluded (max)"] = hist[others].max(axis=1) if others else np.nan
+    return out
+
+
+def plot_r2_curve(curve: pd.DataFrame, ax=None, title: str | None = None):
+    """Plot :func:`r2_curve` against training seconds (solid: image encoder, dashed: text encoder)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
+    for m, ls in zip(MODALITIES, ("-", "--")):
+        ax.plot(curve.seconds, curve[f"{m} identified (min)"], ls, color="#2a9d8f",
+                label=f"identified, min ({'$g_1$' if m == 'x1' else '$g_2$'})")
+        ax.plot(curve.seconds, curve[f"{m} excluded (max)"], ls, color="#e76f51",
+                label=f"perturbed/omitted, max ({'$g_1$' if m == 'x1' else '$g_2$'})")
+    ax.set_xlabel("training time (s)")
+    ax.set_ylabel("linear $R^2$")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False, fontsize=8, loc="center right")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,134 @@
+"""Chapter 7: the sweeps of Cai et al. (2025), the heatmap table and plot, the oracle, the auto-check."""
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+import mmcl_edu as mm  # noqa: E402
+from mmcl_edu import checks, misalignment_simulations as ms  # noqa: E402
+
+
+def test_selection_sweep_is_the_papers():
+    sweep = ms.selection_sweep(10)
+    assert list(sweep) == ["I_θ = {1}"] + [f"I_θ = [{k}]" for k in range(2, 11)]
+    for k, spec in enumerate(sweep.values(), start=1):
+        assert spec == dict(selected=tuple(range(k)), perturbed=())
+
+
+def test_perturbation_sweep_is_the_papers():
+    sweep = ms.perturbation_sweep(10)
+    assert list(sweep) == ["I_ρ = ∅", "I_ρ = {1}"] + [f"I_ρ = [{k}]" for k in range(2, 10)]
+    for k, spec in enumerate(sweep.values()):
+        assert spec == dict(selected=tuple(range(10)), perturbed=tuple(range(k)))
+    for spec in sweep.values():  # every setting is a valid caption policy
+        mm.identified_set(spec["selected"], spec["perturbed"], 10)
+
+
+def test_extras_are_the_papers():
+    ex = ms.extra_settings(10)
+    assert ex["I_θ = [3], d = 5"] == dict(selected=(0, 1, 2), perturbed=(), train=dict(encoding_dim=5))
+    assert ex["I_θ = [8], I_ρ = [2]"] == dict(selected=tuple(range(8)), perturbed=(0, 1))
+
+
+def test_chapter_settings_sizes():
+    quick, full = mm.preset("cai_sweep", "quick"), mm.preset("cai_sweep", "full")
+    assert full.model["n_semantics"] == 10 and full.model["specific_dim"] == 5 and full.model["p_perturb"] == 0.75
+    assert len(ms.chapter_settings(full, "selection")) == 10 and len(ms.chapter_settings(full, "perturbation")) == 10
+    q = ms.chapter_settings(quick, "perturbation")
+    assert 1 <= len(q) < quick.model["n_semantics"]
+    assert all(set(v["selected"]) == set(range(quick.model["n_semantics"])) for v in q.values())
+    assert mm.preset("cai").model["n_semantics"] == 10  # chapter 6's preset is untouched
+
+
+def test_expected_matrix():
+    e = ms.expected_r2_matrix(ms.extra_settings(10), 10)
+    assert list(e.columns) == [f"c_{i}" for i in range(1, 11)] + ["m_1", "m_2"]
+    assert e.loc["I_θ = [8], I_ρ = [2]"].tolist() == [0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0]
+    assert e.loc["I_θ = [3], d = 5"].sum() == 3
+
+
+def _fake_table():
+    rows = []
+    for setting, (c_val, m_val) in {"B": (0.2, 0.05), "A": (0.9, -0.3)}.items():
+        for modality in ("x1", "x2"):
+            for d in range(3):
+                rows.append(dict(setting=setting, seed=0, modality=modality, target="c", dim=d, regressor="linear",
+                                 r2=c_val + 0.1 * d))
+            rows.append(dict(setting=setting, seed=0, modality=modality, target="c", dim=-1, regressor="linear", r2=0.5))
+            for block in ("m1", "m2"):
+                rows.append(dict(setting=setting, seed=0, modality=modality, target=block, dim=-1,
+                                 regressor="linear", r2=m_val))
+    return pd.DataFrame(rows)
+
+
+def test_heatmap_table_layout():
+    tab = ms.heatmap_table(_fake_table(), "x1")
+    assert list(tab.index) == ["B", "A"]  # order of appearance
+    assert list(tab.columns) == ["c_1", "c_2", "c_3", "m_1", "m_2"]
+    assert tab.loc["A", "c_3"] == pytest.approx(1.0)  # 1.1 clipped to 1
+    assert tab.loc["A", "m_1"] == 0.0  # negative R² clipped to 0
+    assert tab.loc["B", "c_2"] == pytest.approx(0.3)
+    fig = ms.plot_heatmaps(_fake_table())
+    assert len(fig.axes) == 3  # two panels and a colour bar
+    matplotlib.pyplot.close(fig)
+
+
+def test_validation_errors():
+    with pytest.raises(ValueError, match="modality"):
+        ms.heatmap_table(_fake_table(), "x3")
+    with pytest.raises(ValueError, match="setting"):
+        ms.heatmap_table(_fake_table().drop(columns="setting"))
+    with pytest.raises(ValueError, match="per_dimension"):
+        t = _fake_table()
+        ms.heatmap_table(t[t.dim == -1])
+    with pytest.raises(ValueError, match="part"):
+        ms.chapter_settings(mm.preset("cai_sweep"), "dependent")
+    with pytest.raises(ValueError, match="n"):
+        ms.selection_sweep(0)
+    with pytest.raises(ValueError, match="perturbed"):
+        ms.expected_r2_matrix({"bad": dict(selected=(0,), perturbed=(0,))}, 3)
+    with pytest.raises(ValueError, match="settings"):
+        ms.expected_r2_matrix({}, 3)
+
+
+def test_oracle_r2():
+    ind = mm.MisalignmentModel(n_semantics=4, selected=(0, 1), specific_dim=1, seed=0, device="cpu")
+    o = ms.oracle_r2(ind, n=2000)
+    assert o.gaussian.tolist() == pytest.approx([1, 1, 0, 0])
+    dep = mm.MisalignmentModel(n_semantics=4, selected=(0, 1), specific_dim=1, dependence="dependent", seed=0,
+                               device="cpu")
+    o = ms.oracle_r2(dep, n=4000)
+    assert (abs(o.gaussian - o.sampled) < 0.05).all()
+    assert (o.loc[["c_3", "c_4"], "gaussian"] < 1).all() and (o.loc[["c_3", "c_4"], "gaussian"] >= 0).all()
+
+
+def test_r2_curve_records_training():
+    model = mm.MisalignmentModel(n_semantics=3, selected=(0, 1), specific_dim=1, seed=0, device="cpu")
+    res = mm.train(model, mm.TrainConfig(steps=40, batch_size=64, hidden=(16,), log_every=10), progress=False,
+                   callback=ms.r2_callback(model, n=200), callback_every=20)
+    curve = ms.r2_curve(res, model)
+    assert curve.step.tolist() == [20, 40]
+    assert ((curve.filter(like="identified") >= 0) & (curve.filter(like="identified") <= 1)).all().all()
+    with pytest.raises(ValueError, match="callback"):
+        ms.r2_curve(mm.train(model, mm.TrainConfig(steps=2, batch_size=8, hidden=(4,)), progress=False), model)
+
+
+def test_check_accepts_reference_rejects_wrong():
+    assert checks.check_expected_r2_matrix(lambda s, n: ms.expected_r2_matrix(s, n))
+    assert checks.check_expected_r2_matrix(lambda s, n: ms.expected_r2_matrix(s, n).to_numpy())
+
+    def selected_only(settings, n):  # forgets perturbation
+        return np.array([[1.0 if i in v["selected"] else 0.0 for i in range(n)] + [0, 0] for v in settings.values()])
+
+    res = checks.check_expected_r2_matrix(selected_only)
+    assert not res and "perturbation" in res.message
+    assert not checks.check_expected_r2_matrix(lambda s, n: ms.expected_r2_matrix(s, n, specific=False))
+    assert not checks.check_expected_r2_matrix(lambda s, n: 1 / 0)
+    with pytest.raises(AssertionError):
+        checks.check_expected_r2_matrix(selected_only, raise_on_failure=True)
+    with pytest.raises(ValueError):
+        checks.check_expected_r2_matrix("not a function")
