@@ -8,9 +8,11 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
+import torch
 
 import mmcl_edu as mm
 from mmcl_edu import checks, plots
+from mmcl_edu import experiments as ex
 from mmcl_edu.experiments import (DAUNHAWER_SETTINGS, SettingsRun, ablation_settings, chapter_eval,
                                   compare_with_paper, run_settings, settings_oracles, style_oracle)
 
@@ -139,3 +141,25 @@ def test_check_linear_r2_rejects_training_r2():
     assert not checks.check_linear_r2(on_all_rows).passed
     with pytest.raises(AssertionError):
         checks.check_linear_r2(on_all_rows, raise_on_failure=True)
+
+
+def test_principal_r2_identity_and_correlated_block():
+    independent = mm.ContentStyleModel(device="cpu")
+    for k in (1, 2, 5):  # identity covariance: every direction carries 1/dim of each coordinate
+        assert ex.principal_r2(independent, "s", k) == pytest.approx(k / 5)
+    model = mm.ContentStyleModel(dependence="statistical", device="cpu")
+    values = [ex.principal_r2(model, "s", k) for k in range(1, 6)]
+    assert values == sorted(values) and values[-1] == pytest.approx(1.0)
+    # Empirical check: regress s on its own top-2 principal scores.
+    s = model.sample(20_000, seed=5).latents["s"].double()
+    evals, evecs = torch.linalg.eigh(torch.cov(s.T))
+    scores = s @ evecs[:, -2:]
+    assert mm.predictability(scores, s) == pytest.approx(values[1], abs=0.02)
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(block="x"), "block"), (dict(k=0), "k"), (dict(k=6), "k")])
+def test_principal_r2_validation(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        ex.principal_r2(mm.ContentStyleModel(device="cpu"), **kwargs)
+    with pytest.raises(ValueError, match="model"):
+        ex.principal_r2("not a model")
