@@ -249,16 +249,7 @@ def package_noise(model, n: int, seed: int = 0) -> dict:
     dependence already applied), the perturbation ``eps`` and the uniforms ``u`` that decide the
     style changes (``b = u < p_change``). Build ``(z_1, z_2)`` from them by hand and you must get
     exactly the package's latents."""
-    g = model._make_generator(seed)
-    c = model._normal(n, model.content_dim, g, model.chol["c"])
-    s = model._normal(n, model.style_dim, g, model.chol["s"])
-    m1 = model._normal(n, model.specific_dim, g, model.chol["m1"])
-    m2 = model._normal(n, model.specific_dim, g, model.chol["m2"])
-    if model.causal:
-        s = s + c @ model.B.T + model.a
-    eps = model._normal(n, model.style_dim, g, model.chol["s"])
-    u = torch.rand(n, model.style_dim, generator=g, device=model.device)
-    return dict(c=c, s=s, m1=m1, m2=m2, eps=eps, u=u)
+    return model.draw_noise(n, model._make_generator(seed))
 
 
 def _small_content_style_model(seed: int = 0, **kwargs):

@@ -178,7 +178,10 @@ class ContentStyleModel(PairedModel):
         self.chol = {k: (None if v is None else v.to(self.device)) for k, v in self.chol.items()}
         return self
 
-    def _sample_latents(self, n, g):
+    def draw_noise(self, n, g) -> dict:
+        """The random numbers of one draw, in order: ``c, s, m1, m2`` (dependence applied), the
+        change ``eps`` and the uniforms ``u`` with ``b = u < p_change`` (chapter 2's exercise
+        rebuilds the pairs from them by hand)."""
         c = self._normal(n, self.content_dim, g, self.chol["c"])
         s = self._normal(n, self.style_dim, g, self.chol["s"])
         m1 = self._normal(n, self.specific_dim, g, self.chol["m1"])
@@ -186,8 +189,13 @@ class ContentStyleModel(PairedModel):
         if self.causal:
             s = s + c @ self.B.T + self.a
         eps = self._normal(n, self.style_dim, g, self.chol["s"])
-        b = (torch.rand(n, self.style_dim, generator=g, device=self.device) < self.p_change).to(s.dtype)
-        s_tilde = s + b * eps
+        u = torch.rand(n, self.style_dim, generator=g, device=self.device)
+        return dict(c=c, s=s, m1=m1, m2=m2, eps=eps, u=u)
+
+    def _sample_latents(self, n, g):
+        noise = self.draw_noise(n, g)
+        c, s, m1, m2 = noise["c"], noise["s"], noise["m1"], noise["m2"]
+        s_tilde = s + (noise["u"] < self.p_change).to(s.dtype) * noise["eps"]
         latents = {"c": c, "s": s, "s_tilde": s_tilde, "m1": m1, "m2": m2}
         return latents, torch.cat([c, s, m1], 1), torch.cat([c, s_tilde, m2], 1)
 
