@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ._validation import check_choice, check_int
-from .evaluation import evaluate
+from .evaluation import evaluate, probe_threads
 from .latents import ContentStyleModel
 from .misalignment import MisalignmentModel
 from .presets import Preset
@@ -124,24 +124,12 @@ def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_ov
             ckpt = Path(checkpoint_dir) / re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_")
         results = train(model, preset.train, seeds=seeds, device=device, progress=progress, checkpoint_dir=ckpt,
                         resume=resume, **train_o)
-        with _blas_threads():
+        with probe_threads():
             table = evaluate(results, model, **eval_o)
         table.insert(0, "setting", label)
         experiments[label] = Experiment(model, results, table)
     table = pd.concat([e.table for e in experiments.values()], ignore_index=True)
     return SettingsRun(experiments, table, models)
-
-
-def _blas_threads():
-    """Limit the BLAS/OpenMP threads of the probes to ``$MMCL_EDU_THREADS`` when it is set (on a
-    busy 2-core machine, oversubscribed BLAS threads make the kernel-ridge probes ~2× slower)."""
-    import contextlib
-    import os
-    n = os.environ.get("MMCL_EDU_THREADS")
-    if not n:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(int(n))
 
 
 def ablation_settings(preset: Preset, encoding_dims=(3, 7)) -> dict:

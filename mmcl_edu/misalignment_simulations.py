@@ -184,25 +184,21 @@ def r2_callback(model, n: int = 1000, seed: int = 4242):
     """A ``train(..., callback=...)`` that records, on ``n`` fresh pairs, the linear-probe ``R²`` of
     every semantic from each encoder (``x1_c_1``, ``x2_c_1``, …): the ``R²``-vs-training-time curve.
     Cheap: one least-squares fit per encoder on a fixed sample."""
-    import torch
+    from .evaluation import fit_regressor, r2_per_dimension
 
     n = check_int("n", n, 20)
     batch = model.sample(2 * n, seed=seed)
-    c = batch.latents["c"].double().cpu()
+    c = batch.latents["c"]
 
-    def lstsq_r2(z):
-        z = z.double().cpu()
-        X = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], 1)
-        coef = torch.linalg.lstsq(X[:n], c[:n]).solution
-        res = c[n:] - X[n:] @ coef
-        r2 = 1 - res.pow(2).mean(0) / c[n:].var(0, unbiased=False)
-        return r2.clamp(0, 1).tolist()
+    def linear_r2(z):
+        fitted = fit_regressor("linear", z[:n], c[:n])
+        return np.clip(r2_per_dimension(fitted, z[n:], c[n:]), 0.0, 1.0).tolist()
 
     def callback(step, result):
         z1, z2 = result.encode(batch.x1, batch.x2)
         out = {}
         for m, z in (("x1", z1), ("x2", z2)):
-            out.update({f"{m}_c_{i + 1}": v for i, v in enumerate(lstsq_r2(z))})
+            out.update({f"{m}_c_{i + 1}": v for i, v in enumerate(linear_r2(z))})
         return out
 
     return callback

@@ -25,7 +25,7 @@ import torch
 from sklearn.metrics import r2_score
 
 from ._validation import check_choice, check_float, check_index_set, check_int
-from .evaluation import _as_numpy, fit_regressor
+from .evaluation import _as_numpy, fit_regressor, probe_threads
 from .misalignment import identified_set
 
 # ---------------------------------------------------------------- downstream targets
@@ -290,19 +290,10 @@ def downstream_scores(runs, targets: DownstreamTargets, shifted, h: float = 0.5,
     for t in ood_targets:
         check_choice("ood_targets (each)", t, targets.names)
     rows = []
-    with _probe_threads():
+    with probe_threads(default=1):
         for label, exp in runs.experiments.items():
             rows += _downstream_rows(label, exp, targets, shifted, h, n_fit, n_test, seed, ood_targets)
     return pd.DataFrame(rows, columns=["setting", "seed", "split", "target", "metric", "value"])
-
-
-def _probe_threads():
-    """BLAS threads for the kernel-ridge probes: ``$MMCL_EDU_THREADS`` if set, else 1 (on a shared
-    few-core machine, oversubscribed BLAS threads make these small solves many times slower)."""
-    import os
-
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(int(os.environ.get("MMCL_EDU_THREADS") or 1))
 
 
 def _downstream_rows(label, exp, targets, shifted, h, n_fit, n_test, seed, ood_targets):
@@ -375,7 +366,7 @@ def oracle_scores(run: dict, targets: DownstreamTargets, n_fit: int | None = Non
     c = np.random.default_rng(check_int("seed", seed, 0)).standard_normal((n_fit + n_test, n))
     y = targets(c)
     rows = {}
-    with _probe_threads():
+    with probe_threads(default=1):
         for label, sel in run["policies"].items():
             idx = list(identified_set(sel, (), n))
             reg = fit_regressor("nonlinear", c[:n_fit, idx], y[:n_fit])
