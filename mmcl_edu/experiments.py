@@ -145,8 +145,9 @@ def ablation_settings(preset: Preset, encoding_dims=(3, 7)) -> dict:
 
 
 #: Largest evaluation sizes of the chapter-4 quick run: the kernel-ridge grid search dominates the
-#: evaluation time and grows with the cube of ``n_fit``; ``n_test`` only costs predictions.
-QUICK_EVAL_CAP = dict(n_fit=600, n_test=1000)
+#: evaluation time and grows with the cube of its sample (``n_cv`` rows of the ``n_fit``);
+#: ``n_test`` only costs predictions.
+QUICK_EVAL_CAP = dict(n_fit=600, n_test=1000, n_cv=300)
 
 
 def chapter_eval(preset: Preset, ablation: bool = False) -> dict:

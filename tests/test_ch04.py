@@ -163,3 +163,20 @@ def test_principal_r2_validation(kwargs, name):
         ex.principal_r2(mm.ContentStyleModel(device="cpu"), **kwargs)
     with pytest.raises(ValueError, match="model"):
         ex.principal_r2("not a model")
+
+
+def test_correlated_style_benchmark_runs(tmp_path, monkeypatch):
+    """benchmarks/correlated_style.py (cited by the chapter) runs and writes its trajectory."""
+    import json
+    import runpy
+    from pathlib import Path
+
+    out = tmp_path / "style.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "correlated_style.py"
+    monkeypatch.setattr("sys.argv", [str(script), "--steps", "20", "--every", "10", "--device", "cpu",
+                                     "--json", str(out)])
+    runpy.run_path(str(script), run_name="__main__")
+    data = json.loads(out.read_text())
+    assert [row["step"] for row in data["trajectory"]] == [10, 20]
+    assert data["ceilings"]["top1_style"] < data["ceilings"]["top2_style"] < data["ceilings"]["top3_style"] <= 1
+    assert all(-1 <= row["style_r2"] <= 1 for row in data["trajectory"])

@@ -103,6 +103,7 @@ def test_evaluate_misalignment_targets():
     (dict(n_fit=5), "n_fit"),
     (dict(n_test=0), "n_test"),
     (dict(seed=-1), "seed"),
+    (dict(n_cv=10), "n_cv"),
 ])
 def test_evaluate_validation(model, kwargs, name):
     with pytest.raises(ValueError, match=f"^{name}"):
@@ -115,6 +116,7 @@ def test_evaluate_validation(model, kwargs, name):
     (lambda: predictability(np.zeros((10, 2)), np.zeros((10, 1)), n_fit=1), "n_fit"),
     (lambda: predictability(np.zeros((10, 2)), np.zeros((10, 1)), regressor="tree"), "kind"),
     (lambda: fit_regressor("tree", np.zeros((10, 2)), np.zeros(10)), "kind"),
+    (lambda: fit_regressor("nonlinear", np.zeros((10, 2)), np.zeros(10), n_cv=0), "n_cv"),
     (lambda: summarize(pd.DataFrame(columns=["seed", "modality", "target", "dim", "regressor", "r2"]),
                        regressor="tree"), "regressor"),
 ])
