@@ -21,7 +21,7 @@ import time
 
 import mmcl_edu as mm
 from mmcl_edu import experiments as ex
-from mmcl_edu.evaluation import predictability
+from mmcl_edu.identifiability import short_training_r2
 
 SETTING = "p_change=0.75 + stat."
 FAST = dict(hidden=(128, 128), batch_size=256, lr=4e-3, lr_schedule="constant", warmup_steps=50)
@@ -41,24 +41,22 @@ def main(argv=None):
     model = ex.build_model(cfg, device=args.device, **ex.DAUNHAWER_SETTINGS[SETTING])
     ceilings = {f"top{k}_style": ex.principal_r2(model, "s", k) for k in (1, 2, 3)}
     print(SETTING, {k: round(v, 3) for k, v in ceilings.items()})
-    probe = model.sample(4000, seed=777)
+    config = cfg.train if args.preset else cfg.train.replace(**FAST)
     start = time.perf_counter()
-
-    def callback(step, result):
-        z1, _ = result.encode(probe.x1, probe.x2)
-        row = dict(step=step, seconds=round(time.perf_counter() - start, 1),
-                   content_r2=round(predictability(z1, probe.latents["c"]), 3),
-                   style_r2=round(predictability(z1, probe.latents["s"]), 3))
-        print(row, flush=True)
-        return row
-
-    overrides = dict(steps=args.steps) if args.preset else dict(FAST, steps=args.steps)
-    result = mm.train(model, cfg.train, seed=args.seed, device=args.device, progress=False,
-                      callback=callback, callback_every=args.every, **overrides)
+    result, history = short_training_r2(model, config, steps=args.steps, eval_every=args.every,
+                                        targets=("c", "s"), n_fit=2000, n_test=2000, seed=args.seed)
+    wide = history.pivot(index="step", columns="target", values="r2")
+    trajectory = [dict(step=int(step), content_r2=round(float(row["c"]), 3), style_r2=round(float(row["s"]), 3))
+                  for step, row in wide.iterrows() if step > 0]
+    for row in trajectory:
+        print(row)
+    print(f"{args.steps} steps in {result.train_seconds:.0f} s of training "
+          f"({time.perf_counter() - start:.0f} s with the probes)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(setting=SETTING, train=overrides, ceilings=ceilings,
-                           trajectory=result.history["callback"]), f, indent=1)
+            json.dump(dict(setting=SETTING, train=dict(steps=args.steps, **({} if args.preset else FAST)),
+                           ceilings=ceilings, train_seconds=result.train_seconds, trajectory=trajectory),
+                      f, indent=1)
 
 
 if __name__ == "__main__":
