@@ -267,16 +267,13 @@ def check_sample_pairs(fn, model=None, seed: int = 0, raise_on_failure: bool = F
     of ``model.sample`` (``z_1 = (c, s, m_1)``, ``z_2 = (c, s~, m_2)``) and, through the mixing,
     with the observations ``x_1 = f_1(z_1)``, ``x_2 = f_2(z_2)``.
     """
-    import copy
-
     if not callable(fn):
         raise ValueError(f"check_sample_pairs: pass your function itself (callable); got {fn!r}")
     base = _small_content_style_model(seed) if model is None else model
     nc, ns = base.content_dim, base.style_dim
     res = None
     for k, p in enumerate((0.0, 0.3, 0.75, 1.0)):
-        m = copy.copy(base)
-        m.p_change = p
+        m = base.with_p_change(p)
         n, sseed = 64 + 17 * k, seed * 100 + k
         noise = package_noise(m, n, sseed)
         batch = m.sample(n, seed=sseed)
@@ -343,13 +340,15 @@ def check_content_encoder(fn, model=None, n: int = 2000, seed: int = 0, raise_on
     """
     from scipy.stats import kstest
 
+    from .losses import alignment
+
     if not callable(fn):
         raise ValueError(f"check_content_encoder: pass your function itself (callable); got {fn!r}")
     m = _small_content_style_model(seed, p_change=0.75) if model is None else model
     nc = m.content_dim
     batch = m.sample(n, seed=seed + 12345)
     c = batch.latents["c"].double()
-    ref = 0.5 * (1 + torch.erf(c / 2 ** 0.5))
+    ref = torch.special.ndtr(c)
     res = None
     try:
         u1 = fn(batch.x1.clone(), m.f1.inverse, nc)
@@ -362,7 +361,7 @@ def check_content_encoder(fn, model=None, n: int = 2000, seed: int = 0, raise_on
             res = CheckResult(False, f"check_content_encoder: return one code per row of x, shape ({n}, {nc}); "
                                      f"got {tuple(u1.shape)} and {tuple(u2.shape)}.")
     if res is None:
-        align = float(((u1 - u2) ** 2).sum(1).mean())
+        align = float(alignment(u1, u2))
         if align > 1e-8:
             zs = torch.cat([batch.latents["s"], batch.latents["m1"]], 1).double()
             cs = np.corrcoef(np.concatenate([u1.numpy(), zs.numpy()], 1).T)[:nc, nc:]

@@ -24,7 +24,6 @@ each block, the quantity the theorem is about.
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -34,7 +33,7 @@ import torch
 from ._validation import check_choice, check_float, check_int
 from .evaluation import evaluate
 from .latents import ContentStyleModel
-from .losses import uniformity
+from .losses import alignment, uniformity
 
 #: what each oracle encoder reads: a name -> the blocks of z_i it keeps
 ORACLE_READS = {
@@ -88,7 +87,7 @@ def content_oracle(model: ContentStyleModel, modality: int):
         c = base(x)
         if chol is not None:  # whiten correlated content, then Φ: still a smooth bijection of c
             c = torch.linalg.solve_triangular(chol, c.T, upper=False).T
-        return 0.5 * (1 + torch.erf(c / math.sqrt(2)))
+        return _phi(c)
 
     return g
 
@@ -120,14 +119,13 @@ def alignment_under_style_change(model: ContentStyleModel, p_changes=(0.0, 0.25,
     check_int("n", n, 2)
     rows = []
     for p in p_changes:
-        m = copy.copy(model)
-        m.p_change = check_float("p_change", p, 0.0, 1.0)
+        m = model.with_p_change(p)
         batch = m.sample(n, seed=seed)
         for name in encoders:
             check_choice("encoders (each)", name, tuple(ORACLE_READS))
             reads = ORACLE_READS[name]
             g1, g2 = oracle_encoder(m, 1, reads), oracle_encoder(m, 2, reads)
-            a = float(((g1(batch.x1) - g2(batch.x2)) ** 2).sum(1).mean())
+            a = float(alignment(g1(batch.x1), g2(batch.x2)))
             expected = (("s" in reads) * expected_style_alignment(p, m.style_dim)
                         + ("m" in reads) * 2.0 * m.specific_dim)
             rows.append(dict(encoder=name, p_change=float(p), alignment=a, expected=float(expected)))
@@ -160,8 +158,7 @@ def knn_entropy(z, k: int = 3) -> float:
     return float(digamma(n) - digamma(k) + log_vd + d * np.mean(np.log(eps)))
 
 
-def _phi(c):
-    return 0.5 * (1 + torch.erf(c / math.sqrt(2)))
+_phi = torch.special.ndtr  # the standard normal CDF Φ
 
 
 def content_maps() -> dict:

@@ -178,6 +178,15 @@ class ContentStyleModel(PairedModel):
         self.chol = {k: (None if v is None else v.to(self.device)) for k, v in self.chol.items()}
         return self
 
+    def with_p_change(self, p_change: float) -> "ContentStyleModel":
+        """The same model (same mixing functions and dependence parameters, shared, not copied)
+        with another ``p_change``: for sweeps over the style-change probability."""
+        import copy
+
+        other = copy.copy(self)
+        other.p_change = check_float("p_change", p_change, 0.0, 1.0)
+        return other
+
     def draw_noise(self, n, g) -> dict:
         """The random numbers of one draw, in order: ``c, s, m1, m2`` (dependence applied), the
         change ``eps`` and the uniforms ``u`` with ``b = u < p_change`` (chapter 2's exercise

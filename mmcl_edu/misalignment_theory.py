@@ -34,6 +34,7 @@ import torch
 
 from ._validation import check_choice, check_float, check_int
 from .evaluation import predictability
+from .losses import alignment
 from .misalignment import MisalignmentModel, identified_set, validate_caption_policy
 
 STATUSES = ("identified", "perturbed", "omitted")
@@ -295,9 +296,8 @@ def entropy_candidates(model: MisalignmentModel, n: int = 50_000, seed: int = 0,
     c, ct = batch.latents["c"].double(), batch.latents["c_tilde"].double()
     sel, ident = list(model.selected), list(model.identified)
     d = len(ident)
-    phi = lambda t: 0.5 * (1 + torch.erf(t / math.sqrt(2)))  # noqa: E731
-    img = phi(c[:, ident])
-    cap = phi(ct[:, [sel.index(i) for i in ident]])
+    img = torch.special.ndtr(c[:, ident])
+    cap = torch.special.ndtr(ct[:, [sel.index(i) for i in ident]])
     cands = {
         "collapsed": (torch.full((n, d), 0.5, dtype=torch.float64), torch.full((n, d), 0.5, dtype=torch.float64)),
         "one semantic": (img[:, :1].repeat(1, d), cap[:, :1].repeat(1, d)),
@@ -305,7 +305,7 @@ def entropy_candidates(model: MisalignmentModel, n: int = 50_000, seed: int = 0,
     }
     rows = []
     for name, (z1, z2) in cands.items():
-        align = float(((z1 - z2) ** 2).sum(1).mean())
+        align = float(alignment(z1, z2))
         for b in bins:
             rows.append(dict(candidate=name, alignment=align, bins=b, entropy=binned_entropy(z1.clamp(0, 1 - 1e-12), b)))
     return pd.DataFrame(rows)

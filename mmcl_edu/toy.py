@@ -148,7 +148,7 @@ def infonce_limit(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> dic
     check_float("temperature", temperature, 0.0, None, low_open=True)
     z1, z2 = F.normalize(z1.double(), dim=1), F.normalize(z2.double(), dim=1)
     n = len(z1)
-    align_term = ((z1 - z2) ** 2).sum(1).mean() / (2 * temperature)
+    align_term = alignment(z1, z2) / (2 * temperature)
     terms = []
     for start in range(0, n, 1024):  # chunks keep memory at 1024 × n
         a = z1[start:start + 1024]

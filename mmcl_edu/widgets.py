@@ -114,8 +114,6 @@ def latent_model_explorer(p_change: float = 0.75, dependence: str = "causal", n:
     per dependence setting and cached (building the mixing takes a few seconds).
 
     Outside a live notebook front end it returns the static figure instead."""
-    import copy
-
     import matplotlib.pyplot as plt
 
     from .latents import DEPENDENCE_OPTIONS, ContentStyleModel
@@ -126,9 +124,7 @@ def latent_model_explorer(p_change: float = 0.75, dependence: str = "causal", n:
     def model_for(p, dep):
         if dep not in cache:
             cache[dep] = ContentStyleModel(p_change=p, dependence=dep, seed=model_seed, device="cpu")
-        m = copy.copy(cache[dep])
-        m.p_change = float(p)
-        return m
+        return cache[dep].with_p_change(p)
 
     if not in_notebook_frontend():
         return plot_latent_samples(model_for(p_change, dependence), n=n)

@@ -110,6 +110,18 @@ def test_style_change_rate(p_change):
         assert np.all(np.abs(per_dim - p_change) <= 5 * np.sqrt(p_change * (1 - p_change) / n))
 
 
+
+def test_with_p_change_shares_the_model_and_validates():
+    m = mm.ContentStyleModel(content_dim=2, style_dim=10, specific_dim=1, p_change=1.0, seed=1,
+                             n_mixing_layers=1, device="cpu")
+    other = m.with_p_change(0.0)
+    assert other.p_change == 0.0 and m.p_change == 1.0 and other.f1 is m.f1 and other.f2 is m.f2
+    lat = other.sample(500, seed=3).latents
+    assert torch.equal(lat["s_tilde"], lat["s"])  # nothing changes at p_change = 0
+    assert torch.equal(lat["c"], m.sample(500, seed=3).latents["c"])  # same draws otherwise
+    with pytest.raises(ValueError, match="p_change"):
+        m.with_p_change(1.5)
+
 def test_content_copied_exactly(csm):
     b = csm.sample(1000, seed=4)
     lat = b.latents
