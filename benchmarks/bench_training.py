@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 import mmcl_edu as mm  # noqa: E402
 from mmcl_edu.encoders import PAPER_HIDDEN  # noqa: E402
-from mmcl_edu.training import TrainConfig  # noqa: E402
+from mmcl_edu import experiments as ex  # noqa: E402
 
 TARGETS = {"train_seconds": 90.0, "content_r2": 0.95, "style_r2": 0.25, "specific_r2": 0.10}
 
@@ -84,7 +84,7 @@ def fmt(v, spec=".3f"):
 # ------------------------------------------------------------------------------------------- part 1
 def bench_quick(device: torch.device, seed: int, regressors) -> dict:
     p = mm.preset("daunhawer", "quick")
-    model = mm.ContentStyleModel(**p.model, seed=seed, device=device)
+    model = ex.build_model(p, model_seed=seed, device=device)
     reset_cuda_peak(device)
     t0 = time.perf_counter()
     result = mm.train(model, p.train, seed=seed, device=device, progress=False)
@@ -139,9 +139,10 @@ def bench_quick(device: torch.device, seed: int, regressors) -> dict:
 # ------------------------------------------------------------------------------------------- part 2
 def bench_paper(device: torch.device, steps: int, warmup: int, negatives: str, batch_size: int, seed: int) -> dict:
     """Steps/s of mm.train on the paper architecture, timed after ``warmup`` steps."""
-    model = mm.ContentStyleModel(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, seed=seed, device=device)
-    cfg = TrainConfig(steps=warmup + steps, batch_size=batch_size, lr=1e-4, lr_schedule="constant",
-                      hidden=PAPER_HIDDEN, negatives=negatives, log_every=warmup + steps)
+    full = mm.preset("daunhawer", "full")  # the paper's encoder, lr and schedule
+    model = ex.build_model(full, model_seed=seed, device=device)
+    cfg = full.train.replace(steps=warmup + steps, batch_size=batch_size, negatives=negatives,
+                             log_every=warmup + steps)
     marks = []
 
     def mark(step, result):            # called every `warmup` steps; never touches the training RNG
