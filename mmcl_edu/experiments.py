@@ -38,17 +38,24 @@ def build_model(preset: Preset, model_seed: int = 0, device=None, **model_overri
 
 def run_experiment(preset: Preset, *, seeds=None, device=None, model_seed: int = 0, train_overrides=None,
                    eval_overrides=None, progress=None, checkpoint_dir=None, resume=False, label=None,
-                   **model_overrides) -> Experiment:
+                   model=None, **model_overrides) -> Experiment:
     """Build the preset's model (with ``model_overrides``), train one run per seed, evaluate.
+
+    ``model``, a generative model built earlier (e.g. by :func:`build_model`), is used instead of
+    building one; it cannot be combined with ``model_overrides``.
 
     >>> exp = run_experiment(preset("daunhawer"), p_change=1.0)
     >>> exp.table  # tidy R² table, see mmcl_edu.evaluation.evaluate
     """
-    model = build_model(preset, model_seed=model_seed, device=device, **model_overrides)
+    if model is None:
+        model = build_model(preset, model_seed=model_seed, device=device, **model_overrides)
+    elif model_overrides:
+        raise ValueError(f"pass either model or model arguments, not both; got model and {sorted(model_overrides)}")
     seeds = preset.seeds if seeds is None else tuple(seeds)
     results = train(model, preset.train, seeds=seeds, device=device, progress=progress,
                     checkpoint_dir=checkpoint_dir, resume=resume, **(train_overrides or {}))
-    table = evaluate(results, model, **{**preset.eval, **(eval_overrides or {})})
+    with probe_threads():
+        table = evaluate(results, model, **{**preset.eval, **(eval_overrides or {})})
     if label is not None:
         table.insert(0, "setting", label)
     return Experiment(model, results, table)
@@ -109,25 +116,20 @@ def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_ov
     if not settings:
         raise ValueError("settings must name at least one configuration")
     experiments, models = {}, dict(reuse.models) if reuse is not None else {}
-    seeds = preset.seeds if seeds is None else tuple(seeds)
     for label, spec in settings.items():
         spec = dict(spec)
         train_o = {**(train_overrides or {}), **spec.pop("train", {})}
-        eval_o = {**preset.eval, **(eval_overrides or {}), **spec.pop("eval", {})}
+        eval_o = {**(eval_overrides or {}), **spec.pop("eval", {})}
         overrides = {**model_overrides, **spec}
         key = repr(sorted({**preset.model, **overrides}.items()))
         if key not in models:  # settings that differ only in training share one generative model
             models[key] = build_model(preset, device=device, **overrides)
-        model = models[key]
         ckpt = None
         if checkpoint_dir is not None:
             ckpt = Path(checkpoint_dir) / re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_")
-        results = train(model, preset.train, seeds=seeds, device=device, progress=progress, checkpoint_dir=ckpt,
-                        resume=resume, **train_o)
-        with probe_threads():
-            table = evaluate(results, model, **eval_o)
-        table.insert(0, "setting", label)
-        experiments[label] = Experiment(model, results, table)
+        experiments[label] = run_experiment(preset, seeds=seeds, device=device, train_overrides=train_o,
+                                            eval_overrides=eval_o, progress=progress, checkpoint_dir=ckpt,
+                                            resume=resume, label=label, model=models[key])
     table = pd.concat([e.table for e in experiments.values()], ignore_index=True)
     return SettingsRun(experiments, table, models)
 

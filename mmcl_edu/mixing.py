@@ -14,6 +14,8 @@ is a well-conditioned diffeomorphism whose inverse is computed layer by layer.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch import nn
@@ -37,6 +39,18 @@ def _well_conditioned_matrix(dim: int, rng: np.random.Generator, n_candidates: i
     threshold = np.quantile(conds, quantile)
     good = np.flatnonzero(conds <= threshold)
     return cands[rng.choice(good)]
+
+
+@functools.lru_cache(maxsize=32)
+def _draw_weights(dim: int, n_layers: int, seed: int, n_candidates: int, quantile: float) -> np.ndarray:
+    """The layers of one mixing function. Cached: a chapter builds several generative models from
+    the same seeds, and the rejection step costs about a second per function."""
+    rng = np.random.default_rng(seed)
+    # Large candidate batches are only worth it for small matrices.
+    n_candidates = min(n_candidates, max(1000, 4_000_000 // (dim * dim)))
+    weights = np.stack([_well_conditioned_matrix(dim, rng, n_candidates, quantile) for _ in range(n_layers)])
+    weights.setflags(write=False)
+    return weights
 
 
 class InvertibleMLP(nn.Module):
@@ -64,11 +78,7 @@ class InvertibleMLP(nn.Module):
         check_int("seed", seed, 0)
         check_int("n_candidates", n_candidates, 1)
         check_float("quantile", quantile, 0.0, 1.0, low_open=True)
-        rng = np.random.default_rng(seed)
-        # Large candidate batches are only worth it for small matrices.
-        n_candidates = min(n_candidates, max(1000, 4_000_000 // (dim * dim)))
-        weights = [_well_conditioned_matrix(dim, rng, n_candidates, quantile) for _ in range(n_layers)]
-        w = torch.tensor(np.stack(weights), dtype=torch.float32)
+        w = torch.tensor(_draw_weights(self.dim, self.n_layers, seed, n_candidates, quantile), dtype=torch.float32)
         self.register_buffer("weights", w)
         self.register_buffer("inverse_weights", torch.linalg.inv(w.double()).float())
         self.requires_grad_(False)

@@ -180,3 +180,12 @@ def test_correlated_style_benchmark_runs(tmp_path, monkeypatch):
     assert [row["step"] for row in data["trajectory"]] == [10, 20]
     assert data["ceilings"]["top1_style"] < data["ceilings"]["top2_style"] < data["ceilings"]["top3_style"] <= 1
     assert all(-1 <= row["style_r2"] <= 1 for row in data["trajectory"])
+
+
+def test_run_experiment_with_a_built_model(cfg):
+    model = ex.build_model(cfg, n_mixing_layers=1, device="cpu")
+    exp = ex.run_experiment(cfg, model=model, train_overrides=TINY_TRAIN, eval_overrides=TINY_EVAL, progress=False,
+                            label="given")
+    assert exp.model is model and list(exp.table["setting"].unique()) == ["given"]
+    with pytest.raises(ValueError, match="model"):
+        ex.run_experiment(cfg, model=model, p_change=1.0)
