@@ -25,7 +25,7 @@ import torch
 from sklearn.metrics import r2_score
 
 from ._validation import check_choice, check_float, check_index_set, check_int
-from .evaluation import _as_numpy, fit_regressor, probe_threads
+from .evaluation import _as_numpy, fit_regressor, probe_threads, r2_per_dimension
 from .misalignment import identified_set
 
 # ---------------------------------------------------------------- downstream targets
@@ -259,7 +259,7 @@ def train_policies(cfg, run: dict, device=None, progress=None, **kwargs):
 # ---------------------------------------------------------------- downstream probes
 
 def _image_codes(result, x1) -> np.ndarray:
-    z1, _ = result.encode(x1, x1[:, :0].new_zeros((len(x1), result.encoders[1].in_dim)))
+    z1, _ = result.encode(x1, None)
     return _as_numpy(z1)
 
 
@@ -370,8 +370,8 @@ def oracle_scores(run: dict, targets: DownstreamTargets, n_fit: int | None = Non
         for label, sel in run["policies"].items():
             idx = list(identified_set(sel, (), n))
             reg = fit_regressor("nonlinear", c[:n_fit, idx], y[:n_fit])
-            pred = np.asarray(reg.predict(c[n_fit:, idx]), dtype=float).reshape(y[n_fit:].shape)
-            rows[label] = {name: float(r2_score(y[n_fit:, k], pred[:, k])) for k, name in enumerate(targets.names)}
+            scores = r2_per_dimension(reg, c[n_fit:, idx], y[n_fit:])
+            rows[label] = {name: float(r2) for name, r2 in zip(targets.names, scores)}
     return pd.DataFrame(rows).T
 
 

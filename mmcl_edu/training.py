@@ -112,11 +112,16 @@ class TrainResult:
     train_seconds: float = 0.0
 
     @torch.no_grad()
-    def encode(self, x1: torch.Tensor, x2: torch.Tensor, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(ẑ_1, ẑ_2) = (g_1(x_1), g_2(x_2))`` in float32, in chunks, without gradients."""
+    def encode(self, x1: torch.Tensor | None, x2: torch.Tensor | None,
+               batch_size: int = 8192) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(ẑ_1, ẑ_2) = (g_1(x_1), g_2(x_2))`` in float32, in chunks, without gradients.
+        Pass ``None`` for a modality you do not need; its code comes back as ``None``."""
         self.encoders.eval()
         out = []
         for g, x in zip(self.encoders, (x1, x2)):
+            if x is None:
+                out.append(None)
+                continue
             x = x.to(self.device)
             out.append(torch.cat([g(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)]))
         return out[0], out[1]

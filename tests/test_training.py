@@ -43,6 +43,9 @@ def test_train_basic(model):
     b = model.sample(10, seed=0)
     z1, z2 = res.encode(b.x1, b.x2)
     assert z1.shape == z2.shape == (10, 3)                           # encoding size = content size
+    only1, none2 = res.encode(b.x1, None)                            # one modality alone
+    assert none2 is None and torch.equal(only1, z1)
+    assert res.encode(None, b.x2)[0] is None and torch.equal(res.encode(None, b.x2)[1], z2)
     assert not any(p.requires_grad for p in model.f1.parameters())
 
 
