@@ -223,12 +223,43 @@ def _objective(spec) -> RegularizedObjective:
     return spec if isinstance(spec, RegularizedObjective) else RegularizedObjective(**dict(spec))
 
 
+#: Seeds of the evaluation samples: test (the chapter's table) and validation (the λ sweep), apart.
+TEST_SEED, VALIDATION_SEED = 10**6, 2 * 10**6
+
+
 def run_variants(preset: Preset, variants: dict, *, seeds=None, data=None, device=None, progress=None,
-                 checkpoint_dir=None, resume=False, train_overrides=None) -> pd.DataFrame:
+                 checkpoint_dir=None, resume=False, train_overrides=None, eval_seed: int = TEST_SEED) -> pd.DataFrame:
     """Train every variant (label → :class:`RegularizedObjective` or its keyword arguments) for
-    every seed and evaluate it: one row per (variant, seed) with the metrics of
-    :func:`evaluate_structure` and the training seconds. With ``checkpoint_dir`` each variant
-    checkpoints into its own sub-folder (``resume=True`` continues)."""
+    every seed and evaluate it on fresh pairs drawn with ``eval_seed``: one row per (variant,
+    seed) with the metrics of :func:`evaluate_structure` and the training seconds. With
+    ``checkpoint_dir`` each variant checkpoints into its own sub-folder (``resume=True`` continues)."""
+    from pathlib import Path
+
+    with _cpu_threads():
+        return _run_variants(preset, variants, seeds, data, device, progress, checkpoint_dir, resume,
+                             train_overrides, eval_seed)
+
+
+def _cpu_threads():
+    """One torch thread for this chapter's runs unless ``$MMCL_EDU_THREADS`` says otherwise: its
+    encoders are small, and on a busy 2-core machine two OpenMP threads made a run 2–15× slower
+    than one (measured); restored afterwards."""
+    import contextlib
+    import os
+
+    @contextlib.contextmanager
+    def limit():
+        before = torch.get_num_threads()
+        torch.set_num_threads(int(os.environ.get("MMCL_EDU_THREADS") or 1))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+    return limit()
+
+
+def _run_variants(preset, variants, seeds, data, device, progress, checkpoint_dir, resume, train_overrides,
+                  eval_seed):
     from pathlib import Path
 
     if not variants:
@@ -243,23 +274,30 @@ def run_variants(preset: Preset, variants: dict, *, seeds=None, data=None, devic
                         progress=progress, checkpoint_dir=ckpt, resume=resume, encoder_factory=factory,
                         loss_hook=_objective(spec), **(train_overrides or {}))
         for res in results:
-            metrics = evaluate_structure(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000))
+            metrics = evaluate_structure(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000), seed=eval_seed)
             rows.append({"variant": label, "seed": res.seed, **metrics, "seconds": res.train_seconds})
     return pd.DataFrame(rows)
 
 
 def lambda_sweep(preset: Preset, regularizer: str, grid, *, data=None, seeds=(0,), device=None,
                  progress=None, train_overrides=None, **objective) -> pd.DataFrame:
-    """:func:`run_variants` of ``L_Con + λ · regularizer`` for every ``λ`` of ``grid`` (column ``lambda``)."""
+    """:func:`run_variants` of ``L_Con + λ · regularizer`` for every ``λ`` of ``grid`` (column
+    ``lambda``), scored on validation pairs (:data:`VALIDATION_SEED`), not on the test pairs."""
     check_choice("regularizer", regularizer, REGULARIZERS)
     grid = [check_float("grid (each)", lam, 0.0) for lam in grid]
     if not grid:
         raise ValueError("grid must hold at least one λ")
     variants = {f"{regularizer} λ={lam:g}": {**objective, regularizer: lam} for lam in grid}
     table = run_variants(preset, variants, seeds=seeds, data=data, device=device, progress=progress,
-                         train_overrides=train_overrides)
+                         train_overrides=train_overrides, eval_seed=VALIDATION_SEED)
     table.insert(1, "lambda", np.repeat(grid, len(seeds)))
     return table
+
+
+def choose_lambda(sweep: pd.DataFrame, metric: str = "zero_shot") -> float:
+    """The ``λ`` of a :func:`lambda_sweep` with the best mean validation ``metric`` (ties: the smallest λ)."""
+    means = sweep.groupby("lambda")[metric].mean()
+    return float(means[means == means.max()].index.min())
 
 
 def summary(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
@@ -318,3 +356,39 @@ def check_bridge_loss(fn, raise_on_failure: bool = False):
     if raise_on_failure and not res.passed:
         raise AssertionError(res.message)
     return res
+
+
+def plot_variants(table: pd.DataFrame, metrics=("class_probe", "image_only_probe", "zero_shot", "recall@1", "gap"),
+                  chance: dict | None = None, ax=None):
+    """Grouped bars: one group per metric, one bar per variant (mean over seeds, std as error bar);
+    ``chance`` maps a metric to a dashed chance level."""
+    import matplotlib.pyplot as plt
+
+    ax = plt.subplots(figsize=(9, 3.6))[1] if ax is None else ax
+    g = table.groupby("variant", sort=False)[list(metrics)]
+    mean, std = g.mean(), g.std(ddof=1).fillna(0.0)
+    width = 0.8 / len(mean)
+    for i, variant in enumerate(mean.index):
+        x = np.arange(len(metrics)) + (i - (len(mean) - 1) / 2) * width
+        ax.bar(x, mean.loc[variant], width, yerr=std.loc[variant], label=variant, capsize=2)
+    for j, m in enumerate(metrics):
+        if chance and m in chance:
+            ax.hlines(chance[m], j - 0.45, j + 0.45, colors="k", linestyles="dashed", lw=1)
+    ax.set_xticks(np.arange(len(metrics)), metrics)
+    ax.legend(fontsize=8, ncol=len(mean))
+    ax.set_ylabel("value (mean over seeds)")
+    return ax
+
+
+def plot_sweep(sweeps: dict, metrics=("zero_shot", "image_only_probe", "gap"), axes=None):
+    """One panel per metric: the metric against ``λ`` (log scale), one line per regularizer."""
+    import matplotlib.pyplot as plt
+
+    axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3))[1] if axes is None else axes
+    for ax, m in zip(np.atleast_1d(axes), metrics):
+        for reg, sweep in sweeps.items():
+            curve = sweep.groupby("lambda")[m].mean()
+            ax.plot(curve.index, curve.values, "o-", label=reg)
+        ax.set_xscale("log"), ax.set_xlabel("λ"), ax.set_title(m)
+    np.atleast_1d(axes)[0].legend()
+    return axes

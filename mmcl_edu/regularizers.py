@@ -1,14 +1,16 @@
 """The latent-structure regularizers of Jiang et al. (2023) (chapter 11).
 
-Notation (course ↔ paper): a batch of ``N`` pairs gives image codes ``z_V ∈ R^{N×d}`` (paper
-``z_V``), text codes ``z_T``, the codes of augmented views ``z^a_V``, ``z^a_T`` and, for deep
-feature separation, the *independent* (modality-specific) codes ``z^i_V``, ``z^i_T``. Every code
-is L2-normalised here, so ``⟨u, v⟩`` is a cosine; ``S_AB = z_A z_B^T`` is the ``N×N`` matrix of
-the inner products ``⟨z_Aj, z_Bk⟩`` (matrix products only, no loops). ``τ`` is the temperature.
+Notation (course, paper in brackets): a batch of ``B`` pairs (paper ``N``) gives image codes
+``ẑ_1 ∈ R^{B×d}`` (paper ``z_V``), text codes ``ẑ_2`` (``z_T``), the codes of augmented views
+``ẑ_1^a``, ``ẑ_2^a`` (``z^a_V``, ``z^a_T``) and, for deep feature separation, the *independent*
+(modality-specific) codes ``ẑ_1^i``, ``ẑ_2^i`` (``z^i_V``, ``z^i_T``); ``ẑ_1^(j)`` is row ``j``.
+Every code is L2-normalised here, so ``⟨u, v⟩`` is a cosine; ``S_AB = A Bᵀ`` is the ``B×B`` matrix of
+inner products ``⟨A^(j), B^(k)⟩`` of two code matrices (matrix products only, no loops); ``τ`` is
+the temperature. In the code, ``z_v`` is ``ẑ_1`` and ``z_t`` is ``ẑ_2``.
 
 * :func:`contrastive_loss` — the base ``L_Con`` (cross-modal InfoNCE both ways + in-modal terms);
 * :func:`separation_loss` — deep feature separation ``L_Sep = L_Ortho + L^i_Con + L^i_Uni``;
-* :func:`brownian_bridge_loss` — ``L_Br``, the augmented image on the bridge from ``z_V`` to ``z_T``;
+* :func:`brownian_bridge_loss` — ``L_Br``, the augmented image on the bridge from ``ẑ_1`` to ``ẑ_2``;
 * :func:`geometric_consistency_loss` — ``L_GC + L^a_GC``; :func:`cyclip_consistency` — CyCLIP's two
   terms, which are ``L_GC`` term by term.
 
@@ -29,11 +31,11 @@ BRIDGE_TIMES = ("uniform",)
 
 
 def _unit(*zs: torch.Tensor) -> list[torch.Tensor]:
-    """Check that the codes share one shape ``(N, d)`` and project them onto the unit sphere."""
+    """Check that the codes share one shape ``(B, d)`` and project them onto the unit sphere."""
     shape = zs[0].shape
     for z in zs:
         if z.ndim != 2 or z.shape != shape or len(z) < 2:
-            raise ValueError(f"the codes must all have one shape (N >= 2, d); got {[tuple(z.shape) for z in zs]}")
+            raise ValueError(f"the codes must all have one shape (B >= 2, d); got {[tuple(z.shape) for z in zs]}")
     return [F.normalize(z, dim=1) for z in zs]
 
 
@@ -42,13 +44,13 @@ def contrastive_loss(z_v, z_t, z_v_aug, z_t_aug, temperature=0.1) -> torch.Tenso
 
     .. math::
 
-        \\mathcal L_{\\mathrm{Con}} = \\tfrac14\\big(\\mathcal L_{V\\to T} + \\mathcal L_{T\\to V}
-        + \\mathcal L_{V\\to V} + \\mathcal L_{T\\to T}\\big),
+        \\mathcal L_{\\mathrm{Con}} = \\tfrac14\\big(\\mathcal L_{1\\to 2} + \\mathcal L_{2\\to 1}
+        + \\mathcal L_{1\\to 1} + \\mathcal L_{2\\to 2}\\big),
 
-    ``L_{V→T} + L_{T→V}`` = twice the CLIP loss :func:`~mmcl_edu.losses.symmetric_info_nce` of
-    ``(z_V, z_T)``; the in-modal ``L_{V→V}`` takes ``⟨z_Vj, z^a_Vj⟩/τ`` as the positive logit and
-    ``⟨z_Vj, z_Vk⟩/τ``, ``k ≠ j``, as the negatives (:func:`~mmcl_edu.losses.intramodal_info_nce`,
-    symmetrised over the view and its augmentation); ``L_{T→T}`` likewise with ``z_T``, ``z^a_T``.
+    ``L_{1→2} + L_{2→1}`` = twice the CLIP loss :func:`~mmcl_edu.losses.symmetric_info_nce` of
+    ``(ẑ_1, ẑ_2)``; the in-modal ``L_{1→1}`` takes ``⟨ẑ_1^(j), ẑ_1^{a(j)}⟩/τ`` as the positive logit and
+    ``⟨ẑ_1^(j), ẑ_1^(k)⟩/τ``, ``k ≠ j``, as the negatives (:func:`~mmcl_edu.losses.intramodal_info_nce`,
+    symmetrised over the view and its augmentation); ``L_{2→2}`` likewise with ``ẑ_2``, ``ẑ_2^a``.
     """
     z_v, z_t, z_v_aug, z_t_aug = _unit(z_v, z_t, z_v_aug, z_t_aug)
     cross = 2 * symmetric_info_nce(z_v, z_t, temperature, "cosine")
@@ -59,17 +61,17 @@ def contrastive_loss(z_v, z_t, z_v_aug, z_t_aug, temperature=0.1) -> torch.Tenso
 
 # ------------------------------------------------------------------ (a) deep feature separation
 def orthogonality_loss(z_v, z_v_ind, z_t, z_t_ind) -> torch.Tensor:
-    """``L_Ortho = (1/N) Σ_j (⟨z_Vj, z^i_Vj⟩² + ⟨z_Tj, z^i_Tj⟩²)`` (paper: ``L_Ortho``): each
+    """``L_Ortho = (1/B) Σ_j (⟨ẑ_1^(j), ẑ_1^{i(j)}⟩² + ⟨ẑ_2^(j), ẑ_2^{i(j)}⟩²)`` (paper: ``L_Ortho``): each
     independent code orthogonal to the shared code of the same sample."""
     z_v, z_v_ind, z_t, z_t_ind = _unit(z_v, z_v_ind, z_t, z_t_ind)
     return ((z_v * z_v_ind).sum(1).square() + (z_t * z_t_ind).sum(1).square()).mean()
 
 
 def separation_uniformity(z_v_ind, z_t_ind, t: float = 2.0) -> torch.Tensor:
-    """``L^i_Uni = log (1/N) Σ_{j,k} [G(z^i_Vj, z^i_Vk) + G(z^i_Tj, z^i_Tk)]``, ``G(u, v) = exp(−t ‖u − v‖²)``
-    with ``t = 2`` (paper: ``L^i_Uni``), as printed: all ``N²`` pairs (the ``j = k`` terms add the
-    constant ``2N``) and both modalities inside one logarithm. For one modality it is
-    ``log(1 + (N − 1) e^{U})`` with ``U`` the uniformity of Wang & Isola
+    """``L^i_Uni = log (1/B) Σ_{j,k} [G(ẑ_1^{i(j)}, ẑ_1^{i(k)}) + G(ẑ_2^{i(j)}, ẑ_2^{i(k)})]``, ``G(u, v) = exp(−t ‖u − v‖²)``
+    with ``t = 2`` (paper: ``L^i_Uni``), as printed: all ``B²`` pairs (the ``j = k`` terms add the
+    constant ``2B``) and both modalities inside one logarithm. For one modality it is
+    ``log(1 + (B − 1) e^{U})`` with ``U`` the uniformity of Wang & Isola
     (:func:`~mmcl_edu.losses.uniformity`), so it is minimised by the same spread."""
     check_float("t", t, 0.0, None, low_open=True)
     z_v_ind, z_t_ind = _unit(z_v_ind, z_t_ind)
@@ -86,10 +88,10 @@ def separation_loss(z_v, z_t, z_v_ind, z_t_ind, z_v_ind_aug, z_t_ind_aug, temper
         + \\mathcal L^i_{\\mathrm{Uni}},
 
     :func:`orthogonality_loss`, the in-modal InfoNCE of the independent codes
-    ``L^i_Con = ½ (L^i_{V→V} + L^i_{T→T})`` (:func:`~mmcl_edu.losses.intramodal_info_nce` between
-    ``z^i`` and the independent code of the augmented view ``z^{i,a}``), and
-    :func:`separation_uniformity`. **Typo corrected:** the printed ``L^i_{V→V}`` has
-    ``⟨z^i_Vj, z^i_Vj⟩`` (a constant, 1) in its numerator; the positive must be the augmented view.
+    ``L^i_Con = ½ (L^i_{1→1} + L^i_{2→2})`` (:func:`~mmcl_edu.losses.intramodal_info_nce` between
+    ``ẑ^i`` and the independent code of the augmented view ``ẑ^{i,a}``), and
+    :func:`separation_uniformity`. **Typo corrected:** the printed ``L^i_{1→1}`` has
+    ``⟨ẑ_1^{i(j)}, ẑ_1^{i(j)}⟩`` (a constant, 1) in its numerator; the positive must be the augmented view.
     """
     ortho = orthogonality_loss(z_v, z_v_ind, z_t, z_t_ind)
     a, b, c, d = _unit(z_v_ind, z_v_ind_aug, z_t_ind, z_t_ind_aug)
@@ -99,7 +101,7 @@ def separation_loss(z_v, z_t, z_v_ind, z_t_ind, z_v_ind_aug, z_t_ind_aug, temper
 
 # ------------------------------------------------------------------ (b) Brownian bridge
 def bridge_mean(z_v, z_t, t) -> torch.Tensor:
-    """``μ = (t z_V + (1 − t) z_T) / ‖t z_V + (1 − t) z_T‖`` on unit codes; ``t`` a number or one per row."""
+    """``μ = (t ẑ_1 + (1 − t) ẑ_2) / ‖t ẑ_1 + (1 − t) ẑ_2‖`` on unit codes; ``t`` a number or one per row."""
     z_v, z_t = _unit(z_v, z_t)
     t = torch.as_tensor(t, dtype=z_v.dtype, device=z_v.device).reshape(-1, 1)
     return F.normalize(t * z_v + (1 - t) * z_t, dim=1, eps=1e-12)
@@ -107,16 +109,16 @@ def bridge_mean(z_v, z_t, t) -> torch.Tensor:
 
 def brownian_bridge_loss(z_v, z_t, z_v_aug, t: float | str = 0.25, generator=None) -> torch.Tensor:
     """The Brownian bridge (paper: ``L_Br``): the augmented image code should lie on the bridge
-    from ``z_V`` (time 1) to ``z_T`` (time 0), ``z^a_V ~ N(μ, t(1 − t) I)`` (:func:`bridge_mean`).
-    With ``t`` fixed the negative log-likelihood is, up to constants, ``(1/N) Σ_j ‖z^a_Vj − μ_j‖²``,
+    from ``ẑ_1`` (time 1) to ``ẑ_2`` (time 0), ``ẑ_1^a ~ N(μ, t(1 − t) I)`` (:func:`bridge_mean`).
+    With ``t`` fixed the negative log-likelihood is, up to constants, ``(1/B) Σ_j ‖ẑ_1^{a(j)} − μ_j‖²``,
     which on unit vectors has the closed form
 
-    .. math:: \\mathcal L_{\\mathrm{Br}} = \\frac1N \\sum_j \\Big(2 - 2\\,
-        \\frac{t\\langle z_{Vj}, z^a_{Vj}\\rangle + (1-t)\\langle z_{Tj}, z^a_{Vj}\\rangle}
-        {\\sqrt{t^2 + (1-t)^2 + 2t(1-t)\\langle z_{Vj}, z_{Tj}\\rangle}}\\Big).
+    .. math:: \\mathcal L_{\\mathrm{Br}} = \\frac1B \\sum_j \\Big(2 - 2\\,
+        \\frac{t\\langle \\hat z_1^{(j)}, \\hat z_1^{a(j)}\\rangle + (1-t)\\langle \\hat z_2^{(j)}, \\hat z_1^{a(j)}\\rangle}
+        {\\sqrt{t^2 + (1-t)^2 + 2t(1-t)\\langle \\hat z_1^{(j)}, \\hat z_2^{(j)}\\rangle}}\\Big).
 
     **Typo corrected:** the printed form drops the ``2 − 2`` (so it is *maximised*, not
-    minimised, as written) and the square root of the denominator (``‖t z_V + (1−t) z_T‖`` is a
+    minimised, as written) and the square root of the denominator (``‖t ẑ_1 + (1−t) ẑ_2‖`` is a
     norm, not a squared norm).
 
     ``t``: a number in ``[0, 1]`` (the paper fixes 0.25, so ``μ`` is nearer the text), or
@@ -138,10 +140,10 @@ def brownian_bridge_loss(z_v, z_t, z_v_aug, t: float | str = 0.25, generator=Non
 
 # ------------------------------------------------------------------ (c) geometric consistency
 def cyclip_consistency(z_v, z_t) -> tuple[torch.Tensor, torch.Tensor]:
-    """CyCLIP's two consistency terms (Goel et al. 2022), with ``S_VT = z_V z_T^T``:
+    """CyCLIP's two consistency terms (Goel et al. 2022), with ``S_12 = ẑ_1 ẑ_2^T``:
 
-    * cross-modal ``(1/N) Σ_{j,k} (⟨z_Vj, z_Tk⟩ − ⟨z_Vk, z_Tj⟩)² = (1/N) ‖S_VT − S_VT^T‖²_F``;
-    * in-modal ``(1/N) Σ_{j,k} (⟨z_Vj, z_Vk⟩ − ⟨z_Tj, z_Tk⟩)² = (1/N) ‖S_VV − S_TT‖²_F``.
+    * cross-modal ``(1/B) Σ_{j,k} (⟨ẑ_1^(j), ẑ_2^(k)⟩ − ⟨ẑ_1^(k), ẑ_2^(j)⟩)² = (1/B) ‖S_12 − S_12ᵀ‖²_F``;
+    * in-modal ``(1/B) Σ_{j,k} (⟨ẑ_1^(j), ẑ_1^(k)⟩ − ⟨ẑ_2^(j), ẑ_2^(k)⟩)² = (1/B) ‖S_11 − S_22‖²_F``.
 
     Their unweighted sum is Jiang et al.'s ``L_GC``; CyCLIP weights them (λ ≈ 0.25 each)."""
     z_v, z_t = _unit(z_v, z_t)
@@ -151,8 +153,8 @@ def cyclip_consistency(z_v, z_t) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def augmented_consistency(z_v, z_t, z_v_aug, z_t_aug) -> torch.Tensor:
-    """``L^a_GC = (1/N) Σ_{j,k} [(S_VV − S_{V^aV^a})²_jk + (S_TT − S_{T^aT^a})²_jk]
-    + (1/N) Σ_j (⟨z_Vj, z_Tj⟩ − ⟨z^a_Vj, z^a_Tj⟩)²`` (paper: ``L^a_GC``): augmentation must not
+    """``L^a_GC = (1/B) Σ_{j,k} [(S_11 − S_{1^a1^a})²_jk + (S_22 − S_{2^a2^a})²_jk]
+    + (1/B) Σ_j (⟨ẑ_1^(j), ẑ_2^(j)⟩ − ⟨ẑ_1^{a(j)}, ẑ_2^{a(j)}⟩)²`` (paper: ``L^a_GC``): augmentation must not
     change the in-modal similarity structure nor the similarity of a pair."""
     z_v, z_t, z_v_aug, z_t_aug = _unit(z_v, z_t, z_v_aug, z_t_aug)
     n = len(z_v)
