@@ -168,8 +168,9 @@ class RegularizedObjective:
             check_float("bridge_t", self.bridge_t, 0.0, 1.0)
 
     def __call__(self, encoders, batch, loss_fn):
-        (z_v, i_v), (z_t, i_t) = encoders[0].both(batch.x1), encoders[1].both(batch.x2)
-        (z_va, i_va), (z_ta, i_ta) = encoders[0].both(batch.x1_aug), encoders[1].both(batch.x2_aug)
+        # each encoder sees its view and the augmented view in one pass (half the calls of two passes)
+        (z_v, z_va), (i_v, i_va) = (c.chunk(2) for c in encoders[0].both(torch.cat([batch.x1, batch.x1_aug])))
+        (z_t, z_ta), (i_t, i_ta) = (c.chunk(2) for c in encoders[1].both(torch.cat([batch.x2, batch.x2_aug])))
         tau = loss_fn.temperature
         loss = contrastive_loss(z_v, z_t, z_va, z_ta, tau)
         if self.sep:
