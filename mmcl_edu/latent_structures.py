@@ -375,7 +375,7 @@ def plot_variants(table: pd.DataFrame, metrics=("class_probe", "image_only_probe
     for j, m in enumerate(metrics):
         if chance and m in chance:
             ax.hlines(chance[m], j - 0.45, j + 0.45, colors="k", linestyles="dashed", lw=1)
-    ax.set_xticks(np.arange(len(metrics)), metrics)
+    ax.set_xticks(np.arange(len(metrics)), metrics, rotation=15)
     ax.legend(fontsize=8, ncol=len(mean))
     ax.set_ylabel("value (mean over seeds)")
     return ax
