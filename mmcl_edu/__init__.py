@@ -20,6 +20,9 @@ module                    what it holds                                      cha
 ``presets``               quick (CPU) and full (GPU) configurations          all
 ``experiments``           train-and-evaluate runners for the chapters        4, 7, 9
 ``negate_or_embrace``     downstream targets, heavy-tailed shift, OOD probes 9
+``regularizers``          L_Con, L_Sep, L_Br, L_GC + L^a_GC, CyCLIP terms    11
+``structure_metrics``     modality gap, recall@k, zero-shot accuracy         10–11
+``latent_structures``     augmented pairs, two-head encoders, the ch. 11 run 11
 ``plots``, ``widgets``    figures and interactive explorers                  all
 ``checks``                auto-checks for the exercises                      all
 ========================  =================================================  ==========
@@ -38,6 +41,9 @@ from .latents import ContentStyleModel, PairedBatch, resolve_device
 from .losses import (InfoNCE, alignment, info_nce, intramodal_info_nce, similarity_matrix,
                      symmetric_info_nce, uniformity)
 from .misalignment import MisalignmentModel, identified_set
+from .regularizers import (augmented_consistency, brownian_bridge_loss, contrastive_loss, cyclip_consistency,
+                           geometric_consistency_loss, orthogonality_loss, separation_loss)
+from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
 from .mixing import InvertibleMLP
 from .presets import Preset, available_presets, preset, resolve_size
 from .training import TrainConfig, TrainResult, train
@@ -49,5 +55,7 @@ __all__ = [
     "InfoNCE", "info_nce", "symmetric_info_nce", "intramodal_info_nce", "similarity_matrix", "alignment",
     "uniformity", "TrainConfig", "TrainResult", "train", "evaluate", "summarize", "predictability",
     "probe_accuracy", "Preset", "preset", "available_presets", "resolve_size", "identified_set",
-    "resolve_device",
+    "resolve_device", "contrastive_loss", "orthogonality_loss", "separation_loss", "brownian_bridge_loss",
+    "cyclip_consistency", "augmented_consistency", "geometric_consistency_loss", "modality_gap", "recall_at_k",
+    "zero_shot_accuracy",
 ]

@@ -65,6 +65,14 @@ _CAI_FULL = TrainConfig(steps=100_000, batch_size=6144, lr=1e-4, lr_schedule="co
 _CAI_SWEEP_QUICK = TrainConfig(steps=3000, batch_size=256, lr=4e-3, lr_schedule="cosine", warmup_steps=50,
                                hidden=(128, 128), negatives="cross", log_every=50)
 
+# Chapter 11 (Jiang et al. 2023) on latent-variable data: cosine codes at a fixed temperature 0.1, two
+# heads per encoder (shared 16-d, independent 8-d), four views per pair (image, text, and their augmentations).
+_JIANG_QUICK = TrainConfig(steps=800, batch_size=256, lr=3e-3, lr_schedule="cosine", warmup_steps=50,
+                           hidden=(128, 128), encoding_dim=16, similarity="cosine", temperature=0.1,
+                           whiten_inputs=True, log_every=50)
+_JIANG_FULL = _JIANG_QUICK.replace(steps=20_000, batch_size=1024, hidden=(512, 512, 512), lr=1e-3,
+                                   warmup_steps=500, log_every=250)
+
 _PRESETS = {
     "daunhawer": dict(
         description="Daunhawer et al. (2023), numerical experiment: 5-d content, style and modality-specific "
@@ -92,6 +100,22 @@ _PRESETS = {
                    eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,)),
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000, regressors=("linear", "nonlinear"),
                                              per_dimension=True), seeds=(0, 1, 2)),
+    ),
+    "jiang": dict(
+        description="Jiang et al. (2023), chapter 11: 4-d content (16 classes from the first two coordinates "
+                    "in 4 bins; two instance coordinates), 2-d style resampled by the augmentations, 2-d image-only "
+                    "m_1 (4 image-only classes from m_1[0]) and 2-d text-only wording m_2; L_Con plus the "
+                    "regularizers. Quick: 800 steps of batch 256, two seeds, a 3-point λ sweep of 400 steps; full: 20,000 steps of "
+                    "batch 1024, wider encoders, three seeds.",
+        model=dict(content_dim=4, style_dim=2, specific_dim=2, p_change=1.0, dependence="independent",
+                   mixing="distinct", class_dims=2, bins=4, image_bins=4),
+        quick=dict(train=_JIANG_QUICK, seeds=(0, 1),
+                   eval=dict(n_fit=2000, n_test=2000, sweep_steps=400,
+                             sweep_grid=dict(sep=(0.3, 1.0, 3.0), br=(0.3, 1.0, 3.0), gc=(0.003, 0.03, 0.3)))),
+        full=dict(train=_JIANG_FULL, seeds=(0, 1, 2),
+                  eval=dict(n_fit=5000, n_test=5000, sweep_steps=5000,
+                            sweep_grid=dict(sep=(0.1, 0.3, 1.0, 3.0, 10.0), br=(0.1, 0.3, 1.0, 3.0, 10.0),
+                                            gc=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3)))),
     ),
 }
 

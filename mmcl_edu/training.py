@@ -158,8 +158,9 @@ def _checkpoint_path(checkpoint_dir, seed) -> Path:
 
 def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None, device=None,
           checkpoint_dir=None, checkpoint_every: int | None = None, resume: bool = False,
-          progress: bool | None = None, callback=None, callback_every: int | None = None, **overrides):
-    """Train ``(g_1, g_2)`` on pairs from ``model`` with InfoNCE.
+          progress: bool | None = None, callback=None, callback_every: int | None = None,
+          encoder_factory=None, loss_hook=None, **overrides):
+    """Train ``(g_1, g_2)`` on pairs from ``model`` with InfoNCE (or the objective of ``loss_hook``).
 
     Parameters
     ----------
@@ -185,6 +186,14 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
         Called every ``callback_every`` steps (and at the end) with a :class:`TrainResult`
         view of the current encoders; a returned dict is appended to ``history["callback"]``.
         It must not use the training RNG (sample with its own ``seed=``).
+    encoder_factory : callable(in_dims, out_dim, config, whiten) -> nn.ModuleList, optional
+        Builds the encoder pair instead of :func:`~mmcl_edu.encoders.make_encoders` (called after
+        seeding, so the initialisation stays deterministic), e.g. encoders with extra heads.
+    loss_hook : callable(encoders, batch, loss_fn) -> loss, optional
+        The training objective on one batch from ``model.sample`` (default:
+        ``loss_fn(g_1(x_1), g_2(x_2))``). ``loss_fn`` is the :class:`~mmcl_edu.losses.InfoNCE`
+        module of the config (its temperature). Its ``repr`` enters the checkpoint's identity, so
+        give it a readable one (a dataclass) that names its weights.
 
     Returns
     -------
@@ -201,7 +210,8 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
             raise ValueError("seeds must contain at least one seed")
         return [train(model, config, seed=s, device=device, checkpoint_dir=checkpoint_dir,
                       checkpoint_every=checkpoint_every, resume=resume, progress=progress,
-                      callback=callback, callback_every=callback_every) for s in seeds]
+                      callback=callback, callback_every=callback_every, encoder_factory=encoder_factory,
+                      loss_hook=loss_hook) for s in seeds]
     check_int("seed", seed, 0)
     if checkpoint_every is not None:
         check_int("checkpoint_every", checkpoint_every, 1)
@@ -213,6 +223,9 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
         raise ValueError("callback must be callable(step, result)")
     if callback_every is not None:
         check_int("callback_every", callback_every, 1)
+    for name, fn in (("encoder_factory", encoder_factory), ("loss_hook", loss_hook)):
+        if fn is not None and not callable(fn):
+            raise ValueError(f"{name} must be callable or None; got {fn!r}")
 
     device = model.device if device is None else resolve_device(device)
     if model.device != device:
@@ -228,8 +241,12 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
     if config.whiten_inputs:
         sample = model.sample(WHITEN_SAMPLES, seed=WHITEN_SEED)
         whiten = (sample.x1, sample.x2)
-    encoders = make_encoders(model.observation_dims, out_dim, config.hidden, config.activation,
-                             config.shared_encoder, config.normalize, whiten=whiten).to(device)
+    if encoder_factory is None:
+        encoders = make_encoders(model.observation_dims, out_dim, config.hidden, config.activation,
+                                 config.shared_encoder, config.normalize, whiten=whiten)
+    else:
+        encoders = encoder_factory(model.observation_dims, out_dim, config, whiten)
+    encoders = encoders.to(device)
     loss_fn = InfoNCE(config.temperature, config.similarity, config.negatives,
                       config.learnable_temperature).to(device)
     params = list(encoders.parameters()) + list(loss_fn.parameters())
@@ -241,6 +258,8 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
 
     ckpt = None if checkpoint_dir is None else _checkpoint_path(checkpoint_dir, seed)
     identity = {"config": dataclasses.asdict(config), "seed": seed, "model": repr(model).split(", device=")[0]}
+    if loss_hook is not None or encoder_factory is not None:
+        identity["objective"] = f"{loss_hook!r} / {encoder_factory!r}"
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         for key, value in identity.items():
@@ -280,8 +299,9 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
     while step < config.steps:
         batch = model.sample(config.batch_size, generator=generator)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            z1, z2 = encoders[0](batch.x1), encoders[1](batch.x2)
-        loss = loss_fn(z1.float(), z2.float())
+            if loss_hook is None:
+                z1, z2 = encoders[0](batch.x1), encoders[1](batch.x2)
+        loss = loss_fn(z1.float(), z2.float()) if loss_hook is None else loss_hook(encoders, batch, loss_fn)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
