@@ -97,8 +97,8 @@ def make_encoders(in_dims: tuple[int, int], out_dim: int, hidden: Sequence[int] 
 
 # ---- chapter 5: image and caption encoders (mmcl_edu.scenes) ----
 class ImageEncoder(nn.Module):
-    """A small CNN ``g_1``: per width in ``channels`` a 3×3 convolution with stride 2 and an
-    activation, then an adaptive average pool to 4 × 4 (positions survive: no global pooling),
+    """A small CNN ``g_1``: per width in ``channels`` a 3×3 convolution (stride 1 for the first,
+    2 for the others) and an activation, then an adaptive average pool to 4 × 4 (positions survive: no global pooling),
     a hidden linear layer and the output layer (the paper uses a ResNet-18; ours fits a CPU)."""
 
     def __init__(self, out_dim: int, channels: Sequence[int] = (16, 32, 64), activation: str = "leaky_relu",
@@ -107,8 +107,8 @@ class ImageEncoder(nn.Module):
         check_int("out_dim", out_dim, 1)
         check_choice("activation", activation, ACTIVATIONS)
         layers, c_in = [], 3
-        for c in channels:
-            layers += [nn.Conv2d(c_in, check_int("channels (each)", c, 1), 3, stride=2, padding=1),
+        for i, c in enumerate(channels):  # the first layer keeps full resolution: objects are a few pixels wide
+            layers += [nn.Conv2d(c_in, check_int("channels (each)", c, 1), 3, stride=1 if i == 0 else 2, padding=1),
                        ACTIVATIONS[activation]()]
             c_in = c
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())

@@ -8,7 +8,9 @@ modality's representation with
   a subset (as in the papers' code, on fewer samples so that it runs in seconds on a CPU).
 
 Representations are standardised with statistics of the fitting sample; scores are the
-coefficient of determination ``R²`` on separate test samples (sklearn's ``r2_score``).
+coefficient of determination ``R²`` on separate test samples (sklearn's ``r2_score``). Models
+with discrete factors (the image/caption data of chapter 5) get the accuracy of a classifier for
+those, beside the chance level.
 """
 from __future__ import annotations
 

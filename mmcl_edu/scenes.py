@@ -88,7 +88,7 @@ FACTORS = {f.name: f for f in (
     Factor("template", "discrete", "text", len(TEMPLATES)),
 )}
 CAPTION_NOISE_FACTORS = ("shape", "x_position", "y_position")
-OBJECT_HALF_SIZE = 0.13  # a fraction of the image side
+OBJECT_HALF_SIZE = 0.15  # a fraction of the image side
 
 
 def build_vocabulary() -> tuple[str, ...]:
@@ -135,8 +135,7 @@ def parse_caption(caption: str) -> dict:
     if any(len(v) != 1 for v in found.values()):
         raise ValueError(f"caption must name one shape, one column, one row and one colour; got {caption!r}")
     out = {k: v[0] for k, v in found.items()}
-    skeleton = " ".join("{%s}" % {"shape": "shape", "x": "x", "y": "y", "colour": "colour"}[_slot(w)]
-                        if _slot(w) else w for w in words)
+    skeleton = " ".join("{%s}" % _slot(w) if _slot(w) else w for w in words)
     if skeleton not in TEMPLATES:
         raise ValueError(f"caption does not follow any of the templates; got {caption!r}")
     out["template"] = TEMPLATES.index(skeleton)
@@ -363,3 +362,91 @@ class SceneModel(PairedModel):
         return (f"SceneModel(image_size={self.image_size}, palette_size={self.palette_size}, "
                 f"hue_depends_on_x={self.hue_depends_on_x}, caption_noise={self.caption_noise}, "
                 f"templates={self.templates}, seed={self.seed}, device='{self.device}')")
+
+
+# ---- chapter 5: the encoding-size experiment and its figures
+#: What Figure 3 of Daunhawer et al. (2023) shows for each factor (read off the plot, encoding sizes 1–12).
+PAPER_PATTERN = {
+    "shape": "rises with the size: ≈ 0.9 at 4, ≈ 1 from 6 (both)",
+    "x_position": "1.00 from both for sizes ≥ 2",
+    "y_position": "1.00 from both for sizes ≥ 2",
+    "hue": "image 0.9–1.0; text 0.2–0.55",
+    "rotation": "≈ 0 (image)",
+    "background_hue": "≈ 0 (image)",
+    "spotlight_x": "≈ 0 (image)",
+    "spotlight_y": "≈ 0 (image)",
+    "template": "text 0.48–0.80 (chance 0.2), growing with the size",
+}
+
+
+def encoding_size_settings(encoding_dims) -> dict:
+    """Settings for :func:`mmcl_edu.experiments.run_settings`: one run per encoding size."""
+    dims = tuple(encoding_dims)
+    if not dims:
+        raise ValueError("encoding_dims must name at least one encoding size")
+    return {f"d={check_int('encoding_dims (each)', d, 1)}": dict(train=dict(encoding_dim=d)) for d in dims}
+
+
+def factor_table(table, paper: bool = True):
+    """Probe scores per factor (rows) and ``(setting, modality)`` (columns), averaged over seeds,
+    with the metric, the chance level and (``paper=True``) the pattern of the paper's Figure 3."""
+    import pandas as pd
+
+    t = table if "setting" in table else table.assign(setting="")
+    wide = t.pivot_table(index="target", columns=["setting", "modality"], values="score", aggfunc="mean",
+                         sort=False)
+    wide.columns = [f"{s} {'image' if m == 'x1' else 'text'}".strip() for s, m in wide.columns]
+    info = t.drop_duplicates("target").set_index("target")[["metric", "chance"]]
+    out = pd.concat([info.loc[wide.index], wide], axis=1)
+    if paper:
+        out["paper (Fig. 3)"] = [PAPER_PATTERN.get(k, "") for k in out.index]
+    return out
+
+
+def plot_pairs(batch: PairedBatch, n: int = 8, ncols: int = 4, start: int = 0, highlight: int | None = None):
+    """Images of a batch with their captions underneath (``n`` pairs from ``start``)."""
+    import matplotlib.pyplot as plt
+
+    n = min(check_int("n", n, 1), len(batch) - start)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows), squeeze=False)
+    captions = detokenize(batch.x2[start:start + n].cpu())
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(batch.x1[start + k].permute(1, 2, 0).cpu().numpy(), interpolation="nearest")
+        words = captions[k].split()
+        half = (len(words) + 1) // 2
+        ax.set_title(" ".join(words[:half]) + "\n" + " ".join(words[half:]), fontsize=8,
+                     color="crimson" if highlight == start + k else "black")
+    fig.tight_layout()
+    return fig
+
+
+def plot_factor_scores(table, factors=None):
+    """Probe score against encoding size, one panel per factor, a line per modality (chance dashed).
+    ``table``: :func:`~mmcl_edu.experiments.run_settings` output for :func:`encoding_size_settings`."""
+    import matplotlib.pyplot as plt
+
+    factors = list(FACTORS if factors is None else factors)
+    t = table.assign(size=table["setting"].str.removeprefix("d=").astype(int))
+    ncols = min(5, len(factors))
+    nrows = math.ceil(len(factors) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.7 * ncols, 2.3 * nrows), squeeze=False, sharex=True)
+    for ax, name in zip(axes.flat, factors):
+        rows = t[t.target == name]
+        for modality, label in (("x1", "image"), ("x2", "text")):
+            m = rows[rows.modality == modality].groupby("size")["score"].mean()
+            ax.plot(m.index, m.values, "o-", label=label)
+        ax.axhline(FACTORS[name].chance, ls="--", c="gray", lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel("accuracy" if FACTORS[name].kind == "discrete" else "R²", fontsize=8)
+    for ax in axes.flat[len(factors):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("encoding size")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

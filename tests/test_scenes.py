@@ -147,3 +147,49 @@ def test_training_smoke_and_evaluation(model, tmp_path):
 def test_bad_input_raises_value_error(make):
     with pytest.raises(ValueError):
         make()
+
+
+def test_caption_parser_check():
+    from mmcl_edu import checks
+
+    def reference(caption):
+        return {k: v for k, v in sc.parse_caption(caption).items() if k in ("shape", "x_position", "y_position")}
+
+    def stub(caption):
+        raise NotImplementedError
+
+    def swapped(caption):
+        p = reference(caption)
+        return {**p, "x_position": p["y_position"], "y_position": p["x_position"]}
+
+    assert checks.check_caption_parser(reference)
+    for bad in (stub, lambda c: None, swapped):
+        res = checks.check_caption_parser(bad)
+        assert not res and "caption parser" in res.message
+
+
+def test_preset_and_factor_table():
+    import pandas as pd
+    from mmcl_edu import experiments as ex
+
+    for size in ("quick", "full"):
+        cfg = mm.preset("scenes", size=size)
+        assert len(cfg.sweep["encoding_dims"]) >= 3 and {2, 4, 8} <= set(cfg.sweep["encoding_dims"])
+        assert isinstance(ex.build_model(cfg, device="cpu"), sc.SceneModel)
+    assert mm.preset("scenes", "full").model["image_size"] > mm.preset("scenes", "quick").model["image_size"]
+    assert len(mm.preset("scenes", "full").seeds) == 3
+    settings = sc.encoding_size_settings((2, 4))
+    assert settings == {"d=2": dict(train=dict(encoding_dim=2)), "d=4": dict(train=dict(encoding_dim=4))}
+    with pytest.raises(ValueError):
+        sc.encoding_size_settings(())
+    rows = [dict(setting=s, seed=0, modality=m, target=t, dim=-1, regressor="nonlinear",
+                 metric="accuracy" if sc.FACTORS[t].kind == "discrete" else "r2", score=v,
+                 chance=sc.FACTORS[t].chance, r2=np.nan)
+            for s, v in (("d=2", 0.3), ("d=4", 0.6)) for m in ("x1", "x2") for t in sc.FACTORS]
+    table = sc.factor_table(pd.DataFrame(rows))
+    assert list(table.index) == list(sc.FACTORS)
+    assert table.loc["shape", "d=4 text"] == 0.6 and table.loc["shape", "chance"] == pytest.approx(1 / 7)
+    assert "paper (Fig. 3)" in table
+    import matplotlib
+    matplotlib.use("Agg")
+    assert len(sc.plot_factor_scores(pd.DataFrame(rows)).axes) >= len(sc.FACTORS)
