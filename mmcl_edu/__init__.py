@@ -11,12 +11,14 @@ module                    what it holds                                      cha
 ``mixing``                frozen invertible MLPs ``f_i``                     2
 ``latents``               content/style/modality-specific model              2–4
 ``identifiability``       oracle encoders, numerical checks of the proof     3
+``scenes``                rendered image/caption pairs, captions, tokenizer  5, 8, 12
 ``misalignment``          selection and perturbation bias                    6–7, 9
 ``misalignment_theory``   numerical checks of the misalignment theorem       6
 ``misalignment_simulations``  sweeps, R² heatmaps, dependent-case oracle     7
-``encoders``              MLP encoders ``g_i`` (optional input whitening)    all
+``encoders``              MLP encoders ``g_i`` (optional input whitening);   all
+                          image CNN and caption ConvNet
 ``training``              the training loop (CPU or GPU, checkpoints)        all
-``evaluation``            R² and accuracy probes                             4, 7, 9
+``evaluation``            R² and accuracy probes                             4, 5, 7, 9
 ``presets``               quick (CPU) and full (GPU) configurations          all
 ``experiments``           train-and-evaluate runners for the chapters        4, 7, 9
 ``negate_or_embrace``     downstream targets, heavy-tailed shift, OOD probes 9
@@ -44,6 +46,7 @@ from .misalignment import MisalignmentModel, identified_set
 from .regularizers import (augmented_consistency, brownian_bridge_loss, contrastive_loss, cyclip_consistency,
                            geometric_consistency_loss, orthogonality_loss, separation_loss)
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
+from .scenes import SceneModel
 from .mixing import InvertibleMLP
 from .presets import Preset, available_presets, preset, resolve_size
 from .training import TrainConfig, TrainResult, train
@@ -51,7 +54,7 @@ from .training import TrainConfig, TrainResult, train
 __version__ = "0.1.0"
 
 __all__ = [
-    "ContentStyleModel", "MisalignmentModel", "PairedBatch", "InvertibleMLP", "MLPEncoder", "make_encoders",
+    "ContentStyleModel", "MisalignmentModel", "SceneModel", "PairedBatch", "InvertibleMLP", "MLPEncoder", "make_encoders",
     "InfoNCE", "info_nce", "symmetric_info_nce", "intramodal_info_nce", "similarity_matrix", "alignment",
     "uniformity", "TrainConfig", "TrainResult", "train", "evaluate", "summarize", "predictability",
     "probe_accuracy", "Preset", "preset", "available_presets", "resolve_size", "identified_set",

@@ -543,3 +543,44 @@ def check_expected_r2_matrix(fn, raise_on_failure: bool = False) -> CheckResult:
     if raise_on_failure and not res.passed:
         raise AssertionError(res.message)
     return res
+
+
+# ---- chapter 5 ----
+def check_caption_parser(fn, n: int = 200, raise_on_failure: bool = False) -> CheckResult:
+    """Check a reader's caption parser (chapter 5).
+
+    ``fn(caption)`` receives a caption string of :class:`~mmcl_edu.scenes.SceneModel` and returns a
+    dict with the indices ``shape`` (into ``SHAPES``), ``x_position`` (into ``X_WORDS``) and
+    ``y_position`` (into ``Y_WORDS``). Compared with the factors that made ``n`` random pairs.
+    """
+    from .scenes import SceneModel
+
+    if not callable(fn):
+        raise ValueError(f"check_caption_parser: pass your function itself (callable); got {fn!r}")
+    batch = SceneModel(device="cpu").sample(n, seed=2024)
+    captions = detokenize_batch(batch)
+    res = CheckResult(True, f"caption parser: states the right shape and position for all {n} captions.")
+    for i, caption in enumerate(captions):
+        try:
+            got = fn(caption)
+        except Exception as e:  # the reader's code failing is a check result, not a crash
+            res = CheckResult(False, f"caption parser: your function raised {type(e).__name__}: {e} on {caption!r}.")
+            break
+        if not isinstance(got, dict):
+            res = CheckResult(False, f"caption parser: return a dict with keys shape, x_position, y_position; "
+                                     f"got {_describe(got)} for {caption!r}.")
+            break
+        want = {k: int(batch.latents[k][i]) for k in ("shape", "x_position", "y_position")}
+        wrong = {k: got.get(k) for k in want if got.get(k) != want[k]}
+        if wrong:
+            res = CheckResult(False, f"caption parser: for {caption!r} you returned {wrong}, expected "
+                                     f"{ {k: want[k] for k in wrong} }.")
+            break
+    if raise_on_failure and not res.passed:
+        raise AssertionError(res.message)
+    return res
+
+
+def detokenize_batch(batch) -> list[str]:
+    from .scenes import detokenize
+    return detokenize(batch.x2.cpu())

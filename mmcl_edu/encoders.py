@@ -93,3 +93,64 @@ def make_encoders(in_dims: tuple[int, int], out_dim: int, hidden: Sequence[int] 
         return nn.ModuleList([g1, g1])
     g1 = MLPEncoder(in_dims[0], out_dim, hidden, activation, normalize, whiten=w1)
     return nn.ModuleList([g1, MLPEncoder(in_dims[1], out_dim, hidden, activation, normalize, whiten=w2)])
+
+
+# ---- chapter 5: image and caption encoders (mmcl_edu.scenes) ----
+class ImageEncoder(nn.Module):
+    """A small CNN ``g_1``: per width in ``channels`` a 3×3 convolution (stride 1 for the first,
+    2 for the others) and an activation, then an adaptive average pool to 4 × 4 (positions survive: no global pooling),
+    a hidden linear layer and the output layer (the paper uses a ResNet-18; ours fits a CPU)."""
+
+    def __init__(self, out_dim: int, channels: Sequence[int] = (16, 32, 64), activation: str = "leaky_relu",
+                 normalize: bool = False, hidden: int = 128):
+        super().__init__()
+        check_int("out_dim", out_dim, 1)
+        check_choice("activation", activation, ACTIVATIONS)
+        layers, c_in = [], 3
+        for i, c in enumerate(channels):  # the first layer keeps full resolution: objects are a few pixels wide
+            layers += [nn.Conv2d(c_in, check_int("channels (each)", c, 1), 3, stride=1 if i == 0 else 2, padding=1),
+                       ACTIVATIONS[activation]()]
+            c_in = c
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(c_in * 16, hidden), ACTIVATIONS[activation](), nn.Linear(hidden, out_dim))
+        self.out_dim, self.normalize = out_dim, normalize
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.head(self.features(x))
+        return nn.functional.normalize(z, dim=-1) if self.normalize else z
+
+
+class TextEncoder(nn.Module):
+    """The caption encoder ``g_2``, shaped like the paper's: word embedding → 1-D convolutions
+    (kernel 3, one per width in ``channels``) → mean pooling over the words → linear."""
+
+    def __init__(self, vocab_size: int, out_dim: int, channels: Sequence[int] = (16, 32, 64),
+                 activation: str = "leaky_relu", normalize: bool = False):
+        super().__init__()
+        check_int("vocab_size", vocab_size, 2)
+        check_int("out_dim", out_dim, 1)
+        check_choice("activation", activation, ACTIVATIONS)
+        channels = tuple(channels)
+        self.embedding = nn.Embedding(vocab_size, channels[0])
+        layers, c_in = [], channels[0]
+        for c in channels:
+            layers += [nn.Conv1d(c_in, check_int("channels (each)", c, 1), 3, padding=1), ACTIVATIONS[activation]()]
+            c_in = c
+        self.convs = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, out_dim)
+        self.out_dim, self.normalize = out_dim, normalize
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = self.convs(self.embedding(ids).transpose(1, 2)).mean(2)
+        z = self.head(h)
+        return nn.functional.normalize(z, dim=-1) if self.normalize else z
+
+
+def make_scene_encoders(image_size: int, vocab_size: int, out_dim: int, channels: Sequence[int] = (16, 32, 64),
+                        activation: str = "leaky_relu", normalize: bool = False) -> nn.ModuleList:
+    """``(g_1, g_2)`` for image/caption pairs: :class:`ImageEncoder` and :class:`TextEncoder`."""
+    check_int("image_size", image_size, 8)
+    if not tuple(channels):
+        raise ValueError("channels (TrainConfig.hidden) must name at least one width")
+    return nn.ModuleList([ImageEncoder(out_dim, channels, activation, normalize),
+                          TextEncoder(vocab_size, out_dim, channels, activation, normalize)])

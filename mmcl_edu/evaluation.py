@@ -8,7 +8,9 @@ modality's representation with
   a subset (as in the papers' code, on fewer samples so that it runs in seconds on a CPU).
 
 Representations are standardised with statistics of the fitting sample; scores are the
-coefficient of determination ``R²`` on separate test samples (sklearn's ``r2_score``).
+coefficient of determination ``R²`` on separate test samples (sklearn's ``r2_score``). Models
+with discrete factors (the image/caption data of chapter 5) get the accuracy of a classifier for
+those, beside the chance level.
 """
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def evaluate(result, model, *, n_fit: int = 3000, n_test: int = 3000, regressors
     ----------
     result : TrainResult or list of TrainResult
         Trained encoders (several seeds give one set of rows per seed).
-    model : ContentStyleModel or MisalignmentModel
+    model : ContentStyleModel, MisalignmentModel or SceneModel
         The generative model they were trained on (for fresh samples and ground truth).
     n_fit, n_test : int
         Fresh samples to fit the regressors on and to score them on.
@@ -114,6 +116,9 @@ def evaluate(result, model, *, n_fit: int = 3000, n_test: int = 3000, regressors
     -------
     pandas.DataFrame with columns ``seed, modality, target, dim, regressor, r2`` (tidy: one
     score per row). ``modality`` is ``"x1"`` or ``"x2"`` (the encoder ``g_1`` or ``g_2``).
+    For a model with discrete factors (:class:`~mmcl_edu.scenes.SceneModel`) the columns are
+    ``FACTOR_COLUMNS``: ``metric`` ("accuracy" or "r2"), ``score``, the ``chance`` level, and
+    ``r2`` (NaN for discrete factors); ``per_dimension`` does not apply.
     """
     results = result if isinstance(result, (list, tuple)) else [result]
     n_fit, n_test = check_int("n_fit", n_fit, 10), check_int("n_test", n_test, 10)
@@ -125,6 +130,9 @@ def evaluate(result, model, *, n_fit: int = 3000, n_test: int = 3000, regressors
     for t in targets:
         check_choice("targets (each)", t, model.blocks)
     batch = model.sample(n_fit + n_test, seed=check_int("seed", seed, 0))
+    discrete = dict(getattr(model, "discrete_factors", {}))
+    if discrete:  # image/caption data: discrete factors are scored by accuracy, beside chance
+        return _evaluate_factors(results, batch, targets, regressors, discrete, n_fit, n_cv)
     rows = []
     for res in results:
         z = res.encode(batch.x1, batch.x2)
@@ -143,6 +151,38 @@ def evaluate(result, model, *, n_fit: int = 3000, n_test: int = 3000, regressors
                         rows += [dict(seed=res.seed, modality=modality, target=target, dim=d,
                                       regressor=reg, r2=float(v)) for d, v in enumerate(scores)]
     return pd.DataFrame(rows, columns=["seed", "modality", "target", "dim", "regressor", "r2"])
+
+
+FACTOR_COLUMNS = ["seed", "modality", "target", "dim", "regressor", "metric", "score", "chance", "r2"]
+
+
+def _evaluate_factors(results, batch, targets, regressors, discrete, n_fit, n_cv) -> pd.DataFrame:
+    """:func:`evaluate` for models with discrete factors (``model.discrete_factors``: name →
+    number of classes): accuracy of a classifier for those (``"linear"``: logistic regression,
+    ``"nonlinear"``: 15-nearest neighbours), R² as usual for the continuous ones."""
+    from sklearn.neighbors import KNeighborsClassifier
+    rows = []
+    for res in results:
+        for modality, zi in zip(("x1", "x2"), res.encode(batch.x1, batch.x2)):
+            feats = _as_numpy(zi)
+            for reg in regressors:
+                for target in targets:
+                    y = batch.latents[target]
+                    if target in discrete:
+                        labels = y.view(-1).cpu().numpy()
+                        clf = (LogisticRegression(max_iter=1000) if reg == "linear"
+                               else KNeighborsClassifier(15))
+                        clf = make_pipeline(StandardScaler(), clf).fit(feats[:n_fit], labels[:n_fit])
+                        score = float(accuracy_score(labels[n_fit:], clf.predict(feats[n_fit:])))
+                        metric, chance, r2 = "accuracy", 1.0 / discrete[target], np.nan
+                    else:
+                        y = _as_numpy(y)
+                        fitted = fit_regressor(reg, feats[:n_fit], y[:n_fit], n_cv=n_cv, seed=res.seed)
+                        score = r2 = float(r2_per_dimension(fitted, feats[n_fit:], y[n_fit:]).mean())
+                        metric, chance = "r2", 0.0
+                    rows.append(dict(seed=res.seed, modality=modality, target=target, dim=-1, regressor=reg,
+                                     metric=metric, score=score, chance=chance, r2=r2))
+    return pd.DataFrame(rows, columns=FACTOR_COLUMNS)
 
 
 def summarize(table: pd.DataFrame, regressor: str | None = None) -> pd.DataFrame:

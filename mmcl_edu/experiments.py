@@ -28,10 +28,13 @@ class Experiment:
 
 def build_model(preset: Preset, model_seed: int = 0, device=None, **model_overrides):
     """The generative model of a preset (``"daunhawer"``: ContentStyleModel, ``"cai"``:
-    MisalignmentModel), with some arguments changed."""
+    MisalignmentModel, ``"scenes"``: SceneModel), with some arguments changed."""
     if not isinstance(preset, Preset):
         raise ValueError(f"preset must be a Preset from mmcl_edu.preset(...); got {type(preset).__name__}")
     kwargs = {**preset.model, **model_overrides}
+    if preset.name == "scenes":
+        from .scenes import SceneModel
+        return SceneModel(**kwargs, seed=model_seed, device=device)
     cls = MisalignmentModel if preset.name.startswith("cai") else ContentStyleModel
     return cls(**kwargs, seed=model_seed, device=device)
 

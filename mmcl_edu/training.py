@@ -164,9 +164,10 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
 
     Parameters
     ----------
-    model : ContentStyleModel or MisalignmentModel
+    model : ContentStyleModel, MisalignmentModel or SceneModel
         The generative model; samples are drawn on the training device (the model is
-        moved there).
+        moved there). A model with a ``make_encoders(out_dim, config)`` method (the image/caption
+        :class:`~mmcl_edu.scenes.SceneModel`) supplies its own encoder pair.
     config : TrainConfig, optional
         Defaults to ``TrainConfig()``; keyword ``overrides`` change single fields,
         e.g. ``train(model, cfg, steps=500)``.
@@ -237,15 +238,24 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
 
     torch.manual_seed(seed)
     out_dim = config.encoding_dim or default_encoding_dim(model)
-    whiten = None
-    if config.whiten_inputs:
-        sample = model.sample(WHITEN_SAMPLES, seed=WHITEN_SEED)
-        whiten = (sample.x1, sample.x2)
-    if encoder_factory is None:
+    if encoder_factory is not None:
+        whiten = None
+        if config.whiten_inputs:
+            sample = model.sample(WHITEN_SAMPLES, seed=WHITEN_SEED)
+            whiten = (sample.x1, sample.x2)
+        encoders = encoder_factory(model.observation_dims, out_dim, config, whiten)
+    elif hasattr(model, "make_encoders"):  # models with their own encoder pair (images and captions)
+        if config.whiten_inputs or config.shared_encoder:
+            raise ValueError(f"{type(model).__name__} builds its own encoders: whiten_inputs and "
+                             "shared_encoder must be False")
+        encoders = model.make_encoders(out_dim, config)
+    else:
+        whiten = None
+        if config.whiten_inputs:
+            sample = model.sample(WHITEN_SAMPLES, seed=WHITEN_SEED)
+            whiten = (sample.x1, sample.x2)
         encoders = make_encoders(model.observation_dims, out_dim, config.hidden, config.activation,
                                  config.shared_encoder, config.normalize, whiten=whiten)
-    else:
-        encoders = encoder_factory(model.observation_dims, out_dim, config, whiten)
     encoders = encoders.to(device)
     loss_fn = InfoNCE(config.temperature, config.similarity, config.negatives,
                       config.learnable_temperature).to(device)

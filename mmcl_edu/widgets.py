@@ -140,3 +140,23 @@ def latent_model_explorer(p_change: float = 0.75, dependence: str = "causal", n:
                                continuous_update=False),
         dependence=w.Dropdown(options=DEPENDENCE_OPTIONS, value=dependence, description="dependence"),
         sample_seed=w.IntSlider(value=0, min=0, max=20, description="sample seed", continuous_update=False))
+
+
+# ---- chapter 5 ----
+def scene_browser(model, n: int = 64, seed: int = 0, per_page: int = 8):
+    """Browse ``n`` image/caption pairs of a :class:`~mmcl_edu.scenes.SceneModel`, ``per_page`` at a
+    time, with a slider. Outside a live notebook front end: the static figure of the first page."""
+    import matplotlib.pyplot as plt
+
+    from .scenes import plot_pairs
+
+    batch = model.sample(n, seed=seed)
+    if not in_notebook_frontend():
+        return plot_pairs(batch, per_page)
+    import ipywidgets as w
+
+    def show(page):
+        plot_pairs(batch, per_page, start=page * per_page)
+        plt.show()
+
+    return w.interactive(show, page=w.IntSlider(0, 0, max(0, (n - 1) // per_page), description="page"))
