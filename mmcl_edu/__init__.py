@@ -22,6 +22,7 @@ module                    what it holds                                      cha
 ``negate_or_embrace``     downstream targets, heavy-tailed shift, OOD probes 9
 ``plots``, ``widgets``    figures and interactive explorers                  all
 ``checks``                auto-checks for the exercises                      all
+``scorecard``             reproduction scorecard: rows saved by chapters     back
 ========================  =================================================  ==========
 """
 import os as _os
