@@ -96,7 +96,7 @@ def record(chapter: str, rows, *, size: str, book_dir=None) -> Path:
 
 
 def recording_chapters(book_dir=None, toc=None) -> list[str]:
-    """The notebooks of the table of contents that call ``scorecard.record``, in toc order."""
+    """The notebooks of the table of contents with a code cell that calls ``scorecard.record``, in toc order."""
     import yaml
 
     book_dir = Path(book_dir or Path.cwd())
@@ -114,9 +114,13 @@ def recording_chapters(book_dir=None, toc=None) -> list[str]:
                 walk(item)
 
     walk(yaml.safe_load(toc.read_text(encoding="utf-8")))
+
+    def records(path: Path) -> bool:  # a code cell calls scorecard.record (prose about it does not count)
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return any(c["cell_type"] == "code" and "scorecard.record(" in "".join(c.get("source", "")) for c in cells)
+
     return [name for name in dict.fromkeys(files)
-            if (book_dir / f"{name}.ipynb").exists()
-            and "scorecard.record(" in (book_dir / f"{name}.ipynb").read_text(encoding="utf-8")]
+            if (book_dir / f"{name}.ipynb").exists() and records(book_dir / f"{name}.ipynb")]
 
 
 def _load(chapter: str, size: str, book_dir) -> tuple[pd.DataFrame | None, str]:

@@ -19,7 +19,8 @@ def book(tmp_path, monkeypatch):
     bdir = tmp_path / "book"
     bdir.mkdir()
     for name, src in (("chA", "scorecard.record('chA', rows, size=cfg.size)"), ("chB", "print(1)")):
-        nb = {"cells": [{"cell_type": "code", "source": src, "metadata": {}}], "metadata": {}, "nbformat": 4,
+        prose = {"cell_type": "markdown", "source": "chapters call `scorecard.record(...)`", "metadata": {}}
+        nb = {"cells": [{"cell_type": "code", "source": src, "metadata": {}}, prose], "metadata": {}, "nbformat": 4,
               "nbformat_minor": 5}
         (bdir / f"{name}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     monkeypatch.setenv(scorecard.RESULTS_ENV, str(tmp_path / "_results"))
@@ -27,7 +28,7 @@ def book(tmp_path, monkeypatch):
 
 
 def test_record_and_assemble(book):
-    assert scorecard.recording_chapters(book) == ["chA"]
+    assert scorecard.recording_chapters(book) == ["chA"]  # chB only mentions it in prose
     path = scorecard.record("chA", [ROW], size="quick", book_dir=book)
     assert path.name == "chA.quick.json"
     card = scorecard.assemble("quick", book_dir=book)
