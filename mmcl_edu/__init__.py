@@ -27,6 +27,7 @@ module                    what it holds                                      cha
 ``latent_structures``     augmented pairs, two-head encoders, the ch. 11 run 11
 ``plots``, ``widgets``    figures and interactive explorers                  all
 ``checks``                auto-checks for the exercises                      all
+``scorecard``             reproduction scorecard: rows saved by chapters     back
 ========================  =================================================  ==========
 """
 import os as _os

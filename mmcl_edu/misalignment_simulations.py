@@ -219,21 +219,133 @@ def r2_curve(result, model) -> pd.DataFrame:
     return out
 
 
-def plot_r2_curve(curve: pd.DataFrame, ax=None, title: str | None = None):
-    """Plot :func:`r2_curve` against training seconds (solid: image encoder, dashed: text encoder)."""
+def separation_step(curve: pd.DataFrame, threshold: float = 0.1) -> float:
+    """The first recorded step from which the excluded (omitted or perturbed) semantics stay at
+    ``R² ≤ threshold`` in both encodings until the end of :func:`r2_curve`; ``inf`` if they never do."""
+    excluded = curve[[f"{m} excluded (max)" for m in MODALITIES]].max(axis=1).to_numpy()
+    above = np.nonzero(excluded > threshold)[0]
+    if len(above) == 0:
+        return float(curve.step.iloc[0])
+    if above[-1] == len(curve) - 1:
+        return float("inf")
+    return float(curve.step.iloc[above[-1] + 1])
+
+
+def plot_r2_curves(curves: dict, ax=None, title: str | None = None):
+    """Plot one or more :func:`r2_curve` tables (``{label: curve}``) against training **steps**:
+    the smallest ``R²`` over identified semantics and the largest over the excluded ones, per
+    encoder (solid: image encoder ``g_1``, dashed: text encoder ``g_2``), one colour pair per run."""
     import matplotlib.pyplot as plt
 
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
-    for m, ls in zip(MODALITIES, ("-", "--")):
-        ax.plot(curve.seconds, curve[f"{m} identified (min)"], ls, color="#2a9d8f",
-                label=f"identified, min ({'$g_1$' if m == 'x1' else '$g_2$'})")
-        ax.plot(curve.seconds, curve[f"{m} excluded (max)"], ls, color="#e76f51",
-                label=f"perturbed/omitted, max ({'$g_1$' if m == 'x1' else '$g_2$'})")
-    ax.set_xlabel("training time (s)")
+    if isinstance(curves, pd.DataFrame):
+        curves = {"": curves}
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 3.4))
+    palette = [("#2a9d8f", "#e76f51"), ("#264653", "#f4a261"), ("#6a4c93", "#d62828")]
+    for (label, curve), (c_id, c_ex) in zip(curves.items(), palette):
+        tag = f"{label}: " if label else ""
+        for m, ls in zip(MODALITIES, ("-", "--")):
+            enc = "$g_1$" if m == "x1" else "$g_2$"
+            ax.plot(curve.step, curve[f"{m} identified (min)"], ls, color=c_id, label=f"{tag}identified, min ({enc})")
+            ax.plot(curve.step, curve[f"{m} excluded (max)"], ls, color=c_ex, label=f"{tag}excluded, max ({enc})")
+    ax.set_xlabel("training step")
     ax.set_ylabel("linear $R^2$")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(frameon=False, fontsize=8, loc="center right")
+    ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ---- the paper's printed numbers beside ours ----
+
+#: Cai et al. (2025), independent semantics, first encoder ẑ_x, s_1 … s_10 then m_x, m_t, as printed.
+#: Table 4: I_θ = [3], encoding size 5 (nonlinear probe; linear within 0.01–0.05);
+#: Table 5: I_θ = [8], I_ρ = [2] (linear probe).
+CAI_TABLES = {
+    "Table 4": dict(setting="I_θ = [3], d = 5", selected=(0, 1, 2), perturbed=(),
+                    values=(.98, .99, .99, .00, .02, .02, .03, .04, .00, .00, .00, .00)),
+    "Table 5": dict(setting="I_θ = [8], I_ρ = [2]", selected=tuple(range(8)), perturbed=(0, 1),
+                    values=(.00, .01, .97, .98, .97, .95, .99, .98, .00, .00, .00, .00)),
+}
+#: The independent-case heatmaps (Figures 3 and 7, one decimal): printed range of each kind of cell.
+CAI_HEATMAPS = {"identified": (0.9, 1.0), "omitted": (0.0, 0.1), "perturbed": (0.0, 0.1), "m_1, m_2": (0.0, 0.0)}
+#: The tolerance we claim: ours within CAI_TOLERANCE of the paper's printed range.
+CAI_TOLERANCE = 0.1
+
+
+def _roles(settings: dict, n: int) -> dict:
+    """``{label: {column: role}}`` with role ∈ identified / omitted / perturbed / m_1, m_2."""
+    out = {}
+    for label, spec in settings.items():
+        sel, per = set(spec["selected"]), set(spec.get("perturbed", ()))
+        roles = {f"c_{i + 1}": ("perturbed" if i in per else "identified") if i in sel else "omitted"
+                 for i in range(n)}
+        out[label] = {**roles, "m_1": "m_1, m_2", "m_2": "m_1, m_2"}
+    return out
+
+
+def _row(claim, paper_range, values, paper_text=None):
+    from .scorecard import verdict
+    lo, hi = min(values), max(values)
+    p_lo, p_hi = paper_range
+    ok = lo >= p_lo - CAI_TOLERANCE and hi <= p_hi + CAI_TOLERANCE
+    tol = f"[{max(p_lo - CAI_TOLERANCE, 0):.2f}, {min(p_hi + CAI_TOLERANCE, 1):.2f}]"
+    return dict(paper="Cai et al. 2025", claim=claim,
+                paper_value=paper_text or (f"{p_lo:.2f}–{p_hi:.2f}" if p_lo != p_hi else f"{p_lo:.2f}"),
+                ours=f"{lo:.2f}–{hi:.2f}", tolerance=f"ours in {tol}", verdict=verdict(ok))
+
+
+def heatmap_comparison(runs: dict, n: int) -> pd.DataFrame:
+    """The independent-case heatmaps beside ours: for each sweep ``{name: (run, settings)}`` and
+    each kind of cell (identified, omitted, perturbed, m_1/m_2), the paper's printed range, the
+    range of our cells over both encoders, and whether ours lies within :data:`CAI_TOLERANCE` of it."""
+    rows = []
+    for name, (run, settings) in runs.items():
+        roles = _roles(settings, n)
+        cells = {}
+        for m in MODALITIES:
+            tab = heatmap_table(run.table, m)
+            for label, row_roles in roles.items():
+                for col, role in row_roles.items():
+                    cells.setdefault(role, []).append(float(tab.loc[label, col]))
+        for role in CAI_HEATMAPS:
+            if role in cells:
+                rows.append(_row(f"Figs. 3/7 (independent), {name}: {role}", CAI_HEATMAPS[role], cells[role]))
+    return pd.DataFrame(rows)
+
+
+def tables_comparison(run, n: int) -> pd.DataFrame:
+    """The paper's Tables 4 and 5 beside the extras run (``run_settings(cfg, extra_settings(n))``),
+    image encoder ``g_1``, by kind of cell (identified, omitted, perturbed, m_1/m_2). At ``n = 10``
+    the settings are the paper's; at smaller ``n`` the joint policy is the smaller one of
+    :func:`extra_settings`, compared by the role of its cells."""
+    extra = extra_settings(n)
+    tab = heatmap_table(run.table, "x1")
+    rows = []
+    for (name, printed), label in zip(CAI_TABLES.items(), extra):
+        paper_roles = _roles({"p": printed}, 10)["p"]
+        cols = [f"c_{i + 1}" for i in range(10)] + ["m_1", "m_2"]
+        paper_by_role = {}
+        for col, v in zip(cols, printed["values"]):
+            paper_by_role.setdefault(paper_roles[col], []).append(v)
+        ours_by_role = {}
+        for col, role in _roles({label: extra[label]}, n)[label].items():
+            ours_by_role.setdefault(role, []).append(float(tab.loc[label, col]))
+        for role, values in ours_by_role.items():
+            p = paper_by_role[role]
+            rows.append(_row(f"{name} ({printed['setting']}; ours: {label}), g₁: {role}", (min(p), max(p)), values))
+    return pd.DataFrame(rows)
+
+
+def tables_beside_paper(run, n: int) -> dict:
+    """At the paper's size (``n = 10``): Tables 4 and 5 cell by cell, the printed ``ẑ_x`` row over
+    ours from ``g_1`` and ``g_2`` (columns ``c_1 … c_10``, ``m_1``, ``m_2``). ``{}`` at other sizes."""
+    if n != 10:
+        return {}
+    out = {}
+    for (name, printed), label in zip(CAI_TABLES.items(), extra_settings(n)):
+        cols = [f"c_{i + 1}" for i in range(10)] + ["m_1", "m_2"]
+        ours = {f"ours, {m}": heatmap_table(run.table, m).loc[label, cols] for m in MODALITIES}
+        out[name] = pd.DataFrame({"paper, ẑ_x": pd.Series(printed["values"], index=cols), **ours}).T
+    return out

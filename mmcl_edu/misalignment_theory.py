@@ -21,7 +21,6 @@ function                           proof step it illustrates
 :func:`entropy_candidates`         maximal entropy forces an invertible map of ``c_{I_θ \\ I_ρ}``
 :func:`gaussian_r2`                closed-form ``R²`` of Gaussian linear prediction
 :func:`semantic_r2`                per-semantic ``R²`` of a trained run (from ``evaluate``)
-:func:`small_run`                  the chapter's small trained setting (quick and full)
 =================================  ==============================================================
 """
 from __future__ import annotations
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._validation import check_choice, check_float, check_int
+from ._validation import check_float, check_int
 from .evaluation import predictability
 from .losses import alignment
 from .misalignment import MisalignmentModel, identified_set, validate_caption_policy
@@ -321,28 +320,3 @@ def semantic_r2(table: pd.DataFrame, regressor: str = "linear") -> pd.DataFrame:
         raise ValueError("the table has no per-dimension rows for target 'c' with regressor "
                          f"{regressor!r}: call evaluate(..., per_dimension=True, regressors=({regressor!r},))")
     return t.pivot_table(index="dim", columns="modality", values="r2", aggfunc="mean")
-
-
-#: The chapter's small trained setting. Quick: 5 semantics, the caption mentions c_1..c_4 and
-#: always perturbs c_1 (p_perturb = 1, which separates within a CPU-minute; at 0.75 the quick run
-#: has not yet pushed the perturbed semantic out), small m's and encoder. Full: the paper's joint
-#: experiment I_θ = [8], I_ρ = [2] with its training configuration.
-SMALL_RUN = {
-    "quick": dict(model=dict(n_semantics=5, selected=(0, 1, 2, 3), perturbed=(0,), p_perturb=1.0, specific_dim=2,
-                             dependence="independent"),
-                  train=dict(steps=2000, batch_size=256, lr=4e-3, hidden=(128, 128)),
-                  eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True)),
-    "full": dict(model=dict(n_semantics=10, selected=tuple(range(8)), perturbed=(0, 1), p_perturb=0.75,
-                            specific_dim=5, dependence="independent"),
-                 train=dict(),
-                 eval=dict(n_fit=5000, n_test=5000, regressors=("linear", "nonlinear"), per_dimension=True)),
-}
-
-
-def small_run(cfg) -> dict:
-    """The small trained setting of chapter 6 for a preset's size: a dict with keyword arguments
-    for :func:`~mmcl_edu.experiments.run_experiment` (``model`` overrides, ``train_overrides``,
-    ``eval_overrides``)."""
-    size = check_choice("size", getattr(cfg, "size", cfg), tuple(SMALL_RUN))
-    spec = SMALL_RUN[size]
-    return dict(model=dict(spec["model"]), train_overrides=dict(spec["train"]), eval_overrides=dict(spec["eval"]))

@@ -8,6 +8,7 @@ for a GPU, e.g. a Colab GPU runtime.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -93,12 +94,35 @@ _PRESETS = {
         quick=dict(train=_DAUNHAWER_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,)),
         full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
     ),
+    "daunhawer_ablation": dict(
+        description="Daunhawer et al. (2023), chapter 4's encoding-size ablation (d = 3, 7): the daunhawer "
+                    "setting; quick: 2500 steps (content R² of d = 3 and d = 7 settle by then; saves the "
+                    "chapter's time budget); full: the paper's training.",
+        model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
+                   mixing="distinct"),
+        quick=dict(train=dataclasses.replace(_DAUNHAWER_QUICK, steps=2500), eval=dict(n_fit=2000, n_test=2000),
+                   seeds=(0,)),
+        full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
+    ),
     "cai": dict(
         description="Cai et al. (2025), numerical experiment: 10 semantics, 5-d image- and text-specific "
                     "latents, captions keeping I_θ and perturbing I_ρ.",
         model=dict(n_semantics=10, selected=None, perturbed=(), specific_dim=5, dependence="independent"),
         quick=dict(train=_CAI_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,)),
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
+    ),
+    "cai_small": dict(
+        description="Cai et al. (2025), chapter 6's small trained example. Quick: 5 semantics, captions mention "
+                    "c_1..c_4 and perturb c_1 with p_perturb = 0.75, 2-d m_1, m_2, a small encoder (two hidden "
+                    "layers of 128), batch 256, 2000 steps. Full: the paper's joint experiment I_θ = [8], "
+                    "I_ρ = [2] with its training.",
+        model=dict(n_semantics=10, selected=tuple(range(8)), perturbed=(0, 1), specific_dim=5,
+                   dependence="independent", p_perturb=0.75),
+        quick=dict(model=dict(n_semantics=5, selected=(0, 1, 2, 3), perturbed=(0,), specific_dim=2),
+                   train=dataclasses.replace(_CAI_QUICK, steps=2000, batch_size=256, lr=4e-3, hidden=(128, 128)),
+                   eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,)),
+        full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000, regressors=("linear", "nonlinear"),
+                                             per_dimension=True), seeds=(0, 1, 2)),
     ),
     "cai_sweep": dict(
         description="Cai et al. (2025), the sweeps of the numerical experiment (chapter 7). Full: the paper's "

@@ -32,12 +32,14 @@ def runs(cfg):
                         n_mixing_layers=1)
 
 
-def test_settings_are_the_papers_four(cfg):
+def test_settings_are_the_papers_five_rows(cfg):
     assert list(DAUNHAWER_SETTINGS) == ["p_change=1.0", "p_change=0.75", "p_change=0.75 + stat.",
-                                        "p_change=0.75 + stat. + causal"]
-    assert [s["p_change"] for s in DAUNHAWER_SETTINGS.values()] == [1.0, 0.75, 0.75, 0.75]
+                                        "p_change=0.75 + causal", "p_change=0.75 + stat. + causal"]
+    assert [s["p_change"] for s in DAUNHAWER_SETTINGS.values()] == [1.0, 0.75, 0.75, 0.75, 0.75]
     assert [s["dependence"] for s in DAUNHAWER_SETTINGS.values()] == [
-        "independent", "independent", "statistical", "statistical+causal"]
+        "independent", "independent", "statistical", "causal", "statistical+causal"]
+    assert list(ex.DAUNHAWER_TABLE1) == list(DAUNHAWER_SETTINGS)
+    assert ex.DAUNHAWER_TABLE1["p_change=0.75 + stat."]["multimodal"]["s"] == (0.56, 0.23)
 
 
 def test_run_settings_table(runs):
@@ -67,9 +69,41 @@ def test_oracle_and_paper_table(runs):
     assert o.loc["p_change=0.75 + stat. + causal", "s"] > 0.3
     cmp = compare_with_paper(runs.table, o, regressor="linear")
     assert cmp.shape == (10, 4)
-    assert cmp.loc[("p_change=0.75 + stat. + causal", "s"), "paper"] != "≈ 0"
-    assert cmp.loc[("p_change=1.0", "c"), "paper"] == "≈ 1"
+    assert cmp.loc[("p_change=0.75 + stat. + causal", "s"), "paper (multimodal)"] == "0.89 ± 0.07"
+    assert cmp.loc[("p_change=1.0", "m1"), "paper (multimodal)"] == "0.00 ± 0.00"
+    assert cmp.loc[("p_change=1.0", "s_tilde"), "paper (multimodal)"] == ""
     assert np.isnan(cmp.loc[("p_change=1.0", "c"), "oracle R²(·|c)"])
+
+
+def _fake_table(setting, values):
+    """A tidy evaluate() table with one nonlinear block R² per (modality, target)."""
+    import pandas as pd
+    return pd.DataFrame([dict(setting=setting, seed=0, modality=m, target=t, dim=-1, regressor="nonlinear", r2=v)
+                         for (m, t), v in values.items()])
+
+
+def test_table1_comparison_verdicts():
+    good = {(m, t): v for m in ("x1", "x2") for t, v in (("c", 0.97), ("s", 0.6), ("s_tilde", 0.5),
+                                                          ("m1", 0.0), ("m2", 0.0))}
+    cmp = ex.table1_comparison(_fake_table("p_change=0.75 + stat.", good),
+                               _fake_table("p_change=0.75", {**good, ("x1", "s"): 0.3, ("x2", "s"): 0.3}))
+    row = cmp.set_index(["column", "block"])
+    assert row.loc[("multimodal (f₁ ≠ f₂)", "s"), "tolerance"] == pytest.approx(0.46)  # 2 × 0.23
+    assert row.loc[("multimodal (f₁ ≠ f₂)", "s"), "agrees"]
+    assert not row.loc[("multi-view (f₁ = f₂)", "s"), "agrees"]  # 0.3 vs 0.00 ± 0.00: beyond 0.1
+    assert row.loc[("multi-view (f₁ = f₂)", "c"), "agrees"]
+    assert len(cmp) == 3 + 2
+    rows = ex.table1_scorecard_rows(cmp)
+    assert set(rows.verdict) == {"agrees", "differs"} and rows.paper.unique().tolist() == ["Daunhawer et al. 2023"]
+    with pytest.raises(ValueError, match="not a row"):
+        ex.table1_comparison(_fake_table("d=3 < 5", good))
+
+
+def test_table1_ours_uses_own_modality_specific():
+    vals = {("x1", "m1"): 0.2, ("x2", "m2"): 0.0, ("x1", "m2"): 0.9, ("x2", "m1"): 0.9,
+            ("x1", "c"): 1.0, ("x2", "c"): 0.8, ("x1", "s"): 0.0, ("x2", "s"): 0.0}
+    ours = ex.table1_ours(_fake_table("p_change=1.0", vals))["p_change=1.0"]
+    assert ours["m_i"] == pytest.approx(0.1) and ours["c"] == pytest.approx(0.9)
 
 
 def test_style_oracle_grows_with_causal_link():
@@ -81,6 +115,8 @@ def test_style_oracle_grows_with_causal_link():
 def test_ablation_helpers(cfg):
     s = ablation_settings(cfg, encoding_dims=(3, 7))
     assert list(s) == ["shared mixing", "d=3 < 5", "d=7 > 5"]
+    assert s["shared mixing"] == dict(mixing="shared", train=dict(shared_encoder=True))
+    assert list(ablation_settings(cfg, encoding_dims=(3,), shared=False)) == ["d=3 < 5"]
     assert s["d=3 < 5"]["train"]["encoding_dim"] == 3
     ev = chapter_eval(cfg, ablation=True)
     assert ev["regressors"] == ("nonlinear",) and ev["n_fit"] <= cfg.eval["n_fit"]

@@ -95,7 +95,7 @@ def test_binned_entropy_uniform():
     assert abs(mt.binned_entropy(z, 10)) < 0.05
 
 
-def test_semantic_r2_and_small_run():
+def test_semantic_r2_and_small_preset():
     import pandas as pd
     table = pd.DataFrame([dict(seed=0, modality=m, target="c", dim=d, regressor="linear", r2=0.1 * d)
                           for m in ("x1", "x2") for d in range(3)])
@@ -103,10 +103,10 @@ def test_semantic_r2_and_small_run():
     assert list(r2.columns) == ["x1", "x2"] and len(r2) == 3
     with pytest.raises(ValueError):
         mt.semantic_r2(table, "nonlinear")
-    s = mt.small_run(mm.preset("cai", size="quick"))
-    assert set(s) == {"model", "train_overrides", "eval_overrides"}
-    assert mm.identified_set(s["model"]["selected"], s["model"]["perturbed"], s["model"]["n_semantics"])
-    assert mt.small_run("full")["model"]["n_semantics"] == 10
+    quick, full = mm.preset("cai_small", size="quick"), mm.preset("cai_small", size="full")
+    assert mm.identified_set(quick.model["selected"], quick.model["perturbed"], quick.model["n_semantics"]) == (1, 2, 3)
+    assert quick.model["p_perturb"] == full.model["p_perturb"] == 0.75  # the paper's value at both sizes
+    assert full.model["n_semantics"] == 10 and full.train.steps == 100_000
 
 
 def test_plot_semantic_r2():

@@ -132,3 +132,53 @@ def test_check_accepts_reference_rejects_wrong():
         checks.check_expected_r2_matrix(selected_only, raise_on_failure=True)
     with pytest.raises(ValueError):
         checks.check_expected_r2_matrix("not a function")
+
+
+def test_separation_step_and_curve_plot():
+    curve = pd.DataFrame({"step": [100, 200, 300, 400], "seconds": [1, 2, 3, 4],
+                          "x1 identified (min)": [0.5, 0.8, 0.9, 0.9], "x2 identified (min)": [0.5, 0.8, 0.9, 0.9],
+                          "x1 excluded (max)": [0.5, 0.05, 0.2, 0.05], "x2 excluded (max)": [0.0, 0.0, 0.0, 0.08]})
+    assert ms.separation_step(curve, 0.1) == 400  # dips below at 200 but comes back: the last crossing counts
+    assert ms.separation_step(curve, 0.6) == 100
+    assert ms.separation_step(curve, 0.01) == float("inf")
+    fig = ms.plot_r2_curves({"a": curve, "b": curve})
+    assert fig.axes[0].get_xlabel() == "training step"
+    matplotlib.pyplot.close(fig)
+
+
+def _role_table(settings, n, good=True):
+    """A tidy per-dimension table where identified semantics score 0.95 and the rest 0.02 (or 0.5 if not good)."""
+    exp = ms.expected_r2_matrix(settings, n)
+    rows = []
+    for label in settings:
+        for modality in ("x1", "x2"):
+            for d in range(n):
+                v = 0.95 if exp.loc[label, f"c_{d + 1}"] == 1 else (0.02 if good else 0.5)
+                rows.append(dict(setting=label, seed=0, modality=modality, target="c", dim=d, regressor="linear", r2=v))
+            for block in ("m1", "m2"):
+                rows.append(dict(setting=label, seed=0, modality=modality, target=block, dim=-1, regressor="linear",
+                                 r2=0.01))
+    return pd.DataFrame(rows)
+
+
+class _Run:
+    def __init__(self, table):
+        self.table = table
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_paper_comparisons(n):
+    sel = ms.selection_sweep(n)
+    pert = ms.perturbation_sweep(n)
+    heat = ms.heatmap_comparison({"selection": (_Run(_role_table(sel, n)), sel),
+                                  "perturbation": (_Run(_role_table(pert, n)), pert)}, n)
+    assert len(heat) == 6 and (heat.verdict == "agrees").all()
+    bad = ms.heatmap_comparison({"selection": (_Run(_role_table(sel, n, good=False)), sel)}, n)
+    assert bad.set_index("claim").verdict.str.contains("differs").sum() == 1  # the omitted cells at 0.5
+    extra = ms.extra_settings(n)
+    tables = ms.tables_comparison(_Run(_role_table(extra, n)), n)
+    assert len(tables) == 3 + 4 and (tables.verdict == "agrees").all()
+    t4 = tables[tables.claim.str.startswith("Table 4")].set_index("claim")
+    assert t4.filter(like="identified", axis=0).paper_value.iloc[0] == "0.98–0.99"
+    beside = ms.tables_beside_paper(_Run(_role_table(extra, n)), n)
+    assert (list(beside) == ["Table 4", "Table 5"]) == (n == 10)
