@@ -17,6 +17,10 @@ A stale cache never hides a failing notebook:
   (these hooks before storing, the Sphinx extension ``setup`` below before every book build) empties
   it when the fingerprint differs.
 
+A notebook that reads what other notebooks wrote (the scorecard page reads the chapters' saved comparison
+rows) is marked ``"mmcl_edu": {"execute_in_build": true}`` in its metadata: it is never stored, so the
+build executes it after the chapters it reads, and its page cannot show rows older than theirs.
+
 The module is both a pytest plugin (loaded by the repository's ``conftest.py``) and a Sphinx extension
 (``sphinx.local_extensions`` in ``_config.yml``).
 """
@@ -77,6 +81,7 @@ class _NotebookRun:
         self.path = path
         self.outputs: dict[int, list] = {}  # position among the code cells (nbval's cell_num) -> outputs
         self.failed = False
+        self.in_build = False  # marked execute_in_build: the book build executes it again
         self.widget_state = None  # ipywidgets' manager state after the last cell, as nbclient stores it
         self.start = time.perf_counter()
         self.end = self.start
@@ -160,6 +165,11 @@ def _widget_state(item):
     return state if state and state.get("state") else None
 
 
+def executes_in_build(nb) -> bool:
+    """Whether the notebook is marked to be executed by the book build (never taken from the cache)."""
+    return bool(nb.metadata.get("mmcl_edu", {}).get("execute_in_build", False))
+
+
 def _executed_notebook(run: _NotebookRun):
     """The notebook as read from disk, with nbval's outputs, or None if some code cell did not run."""
     import nbformat
@@ -195,6 +205,9 @@ def pytest_sessionfinish(session, exitstatus):
         if nb is None:
             run.failed = True
             continue
+        if executes_in_build(nb):
+            run.in_build = True
+            continue
         cache.cache_notebook_bundle(
             CacheBundleIn(nb, str(run.path), data={"execution_seconds": run.end - run.start}),
             check_validity=False, overwrite=True)
@@ -209,7 +222,9 @@ def pytest_terminal_summary(terminalreporter):
     for run in sorted(_runs.values(), key=lambda r: r.path.name):
         seconds = run.end - run.start
         total += seconds
-        where = "not cached (failed or incomplete)" if run.failed else "cached for the book build"
+        where = ("not cached (failed or incomplete)" if run.failed else
+                 "not cached: the book build executes it (execute_in_build)" if run.in_build else
+                 "cached for the book build")
         tr.write_line(f"{run.path.name:45s} {seconds:7.1f} s   {where}")
     tr.write_line(f"{'all notebooks':45s} {total:7.1f} s   cache: {CACHE_DIR}")
 

@@ -52,14 +52,17 @@ def test_cache_is_emptied_when_the_package_changes(tmp_path):
 
 
 def test_nbval_run_caches_only_notebooks_that_passed(tmp_path):
-    """Run nbval on a passing and a failing notebook with the hooks loaded: only the passing one is
-    cached, with its outputs; an edit of its code misses the cache."""
+    """Run nbval with the hooks loaded on a passing, a failing and an execute_in_build notebook: only
+    the passing one is cached, with its outputs; an edit of its code misses the cache."""
     book = tmp_path / "book"
     book.mkdir()
     good = _notebook("x = 6 * 7", "print(x)", "x")
     bad = _notebook("y = 1", "assert y == 2, 'a claim that fails'")
     nbformat.write(good, book / "good.ipynb")
     nbformat.write(bad, book / "bad.ipynb")
+    reader = _notebook("z = 3")
+    reader.metadata["mmcl_edu"] = {"execute_in_build": True}
+    nbformat.write(reader, book / "reader.ipynb")
     cache_dir = tmp_path / "cache"
     env = {**os.environ, "MMCL_EDU_NOTEBOOK_CACHE": str(cache_dir),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "scripts"), os.environ.get("PYTHONPATH", "")])}
@@ -70,10 +73,12 @@ def test_nbval_run_caches_only_notebooks_that_passed(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr  # bad.ipynb fails
     assert "good.ipynb" in proc.stdout and "cached for the book build" in proc.stdout
     assert "not cached (failed or incomplete)" in proc.stdout
+    assert "not cached: the book build executes it" in proc.stdout
 
     cache = notebook_cache.open_fresh_cache(cache_dir)
-    with pytest.raises(KeyError):
-        cache.match_cache_notebook(nbformat.read(book / "bad.ipynb", as_version=4))
+    for name in ("bad.ipynb", "reader.ipynb"):
+        with pytest.raises(KeyError):
+            cache.match_cache_notebook(nbformat.read(book / name, as_version=4))
     _, merged = cache.merge_match_into_notebook(nbformat.read(book / "good.ipynb", as_version=4))
     code = [c for c in merged.cells if c.cell_type == "code"]
     assert code[1].outputs[0]["text"] == "42\n"
