@@ -98,6 +98,9 @@ def test_config_sizes(monkeypatch):
     monkeypatch.delenv("MMCL_EDU_SIZE", raising=False)
     assert toy.toy_config().size == "quick"
     assert toy.toy_config("full").n > toy.toy_config("quick").n
+    assert toy.toy_config(mm.preset("sphere_toy", "full")) == toy.toy_config("full")
+    with pytest.raises(ValueError, match="sphere_toy"):
+        toy.toy_config(mm.preset("daunhawer"))
 
 
 def test_figures_and_explorer():
