@@ -38,7 +38,7 @@ def gaussian_critics(rho: float) -> dict:
         "optimal: log p(x2|x1)/p(x2)": lambda a, b: -(b - rho * a) ** 2 / (2 * (1 - rho**2)) + b**2 / 2,
         "-(x1 - x2)^2, tau = 1": lambda a, b: -(a - b) ** 2,
         "-(x1 - x2)^2, tau = 0.3": lambda a, b: -(a - b) ** 2 / 0.3,
-        "constant": lambda a, b: torch.zeros(torch.broadcast_shapes(a.shape, b.shape)),
+        "constant": lambda a, b: torch.zeros(torch.broadcast_shapes(a.shape, b.shape), dtype=a.dtype),
     }
 
 
