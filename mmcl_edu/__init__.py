@@ -8,6 +8,7 @@ module                    what it holds                                      cha
 ``losses``                InfoNCE (one-way, symmetric, intra-modal),         1
                           alignment and uniformity
 ``toy``                   the sphere toy and temperature figures             1
+``mi_bound``              the InfoNCE bound on a Gaussian pair               1
 ``mixing``                frozen invertible MLPs ``f_i``                     2
 ``latents``               content/style/modality-specific model              2–4
 ``identifiability``       oracle encoders, numerical checks of the proof     3

@@ -17,6 +17,7 @@ Index sets are 0-based, as in :mod:`mmcl_edu.misalignment`: ``c_1`` is index 0.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ from sklearn.metrics import r2_score
 from ._validation import check_choice, check_float, check_index_set, check_int
 from .evaluation import _as_numpy, fit_regressor, probe_threads, r2_per_dimension
 from .misalignment import identified_set
+from .presets import SIZES, preset
 
 # ---------------------------------------------------------------- downstream targets
 
@@ -195,42 +197,24 @@ def caption_verdict(selected, perturbed, shifted, needed, n_semantics: int) -> s
 
 # ---------------------------------------------------------------- the chapter's configuration
 
-#: The chapter's trained settings. Policies map a label to ``I_θ`` (0-based, no perturbation);
-#: ``coverage`` lists the policies of scenario (a), in order of coverage; ``full_policy`` and
-#: ``embrace_policy`` are the two of scenario (b); ``target_sizes`` gives y_k = f_k(c_1..c_{s_k});
-#: ``invariant`` is what the robustness target reads; ``shifted`` is V.
-#:
-#: quick: 6 semantics (c_5, c_6 shift), 2-d m's, a two-layer encoder (192 wide), 2,500 steps of batch 512; the
-#: coverage sweep I_θ = [2], [4], [6] doubles as scenario (b) ([4] omits exactly V, [6] is the full
-#: caption), so three encoders serve both scenarios. full: the paper's 10 semantics (c_9, c_10
-#: shift), targets on [3], [5], [7], [9], policies [3], [5], [7], [8] (= omit V), [9], [10], and the
-#: preset's (paper's) training configuration.
-CHAPTER_RUN = {
-    "quick": dict(model=dict(n_semantics=6, specific_dim=2, dependence="independent"),
-                  train=dict(steps=2500, batch_size=512, lr=4e-3, hidden=(192, 192)),
-                  policies={"I_θ = [2]": (0, 1), "I_θ = [4]": (0, 1, 2, 3), "I_θ = [6]": tuple(range(6))},
-                  coverage=("I_θ = [2]", "I_θ = [4]", "I_θ = [6]"),
-                  full_policy="I_θ = [6]", embrace_policy="I_θ = [4]",
-                  target_sizes=(2, 4, 6), invariant=(0, 1, 2, 3), shifted=(4, 5), h=0.5,
-                  seeds=(0,), n_fit=2000, n_test=2000),
-    "full": dict(model=dict(n_semantics=10, specific_dim=5, dependence="independent"),
-                 train=dict(),
-                 policies={"I_θ = [3]": tuple(range(3)), "I_θ = [5]": tuple(range(5)),
-                           "I_θ = [7]": tuple(range(7)), "I_θ = [8]": tuple(range(8)),
-                           "I_θ = [9]": tuple(range(9)), "I_θ = [10]": tuple(range(10))},
-                 coverage=("I_θ = [3]", "I_θ = [5]", "I_θ = [7]", "I_θ = [9]", "I_θ = [10]"),
-                 full_policy="I_θ = [10]", embrace_policy="I_θ = [8]",
-                 target_sizes=(3, 5, 7, 9), invariant=tuple(range(8)), shifted=(8, 9), h=0.5,
-                 seeds=(0,), n_fit=5000, n_test=5000),
-}
-
-
 def chapter_run(cfg) -> dict:
-    """The chapter's settings for a preset's size (``cfg.size`` or ``"quick"``/``"full"``): a copy of
-    :data:`CHAPTER_RUN` ``[size]``."""
-    size = check_choice("size", getattr(cfg, "size", cfg), tuple(CHAPTER_RUN))
-    spec = CHAPTER_RUN[size]
-    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.items()}
+    """The chapter's settings, from the ``"cai_downstream"`` preset in the size of ``cfg`` (a
+    :class:`~mmcl_edu.presets.Preset` or ``"quick"``/``"full"``), as one dict:
+
+    ``model`` (the semantics and m-sizes), ``train`` (the preset's training config as overrides, so that
+    :func:`train_policies` trains it whichever ``"cai…"`` preset it is given), ``seeds``, ``n_fit``,
+    ``n_test`` and the preset's ``sizes``: ``policies`` map a label to ``I_θ`` (0-based, no
+    perturbation); ``coverage`` lists the policies of scenario (a) in order of coverage;
+    ``full_policy`` and ``embrace_policy`` are the two of scenario (b); ``target_sizes`` gives
+    ``y_k = f_k(c_1..c_{s_k})``; ``invariant`` is what the robustness target reads; ``shifted`` is V;
+    ``h`` the Tukey parameter of the shift.
+    """
+    size = check_choice("size", getattr(cfg, "size", cfg), SIZES)
+    spec = preset("cai_downstream", size)
+    model = {k: spec.model[k] for k in ("n_semantics", "specific_dim", "dependence")}
+    sizes = {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.sizes.items()}
+    return dict(model=model, train=dataclasses.asdict(spec.train), seeds=spec.seeds, n_fit=spec.eval["n_fit"],
+                n_test=spec.eval["n_test"], **sizes)
 
 
 def chapter_targets(run: dict, seed: int = 0) -> DownstreamTargets:

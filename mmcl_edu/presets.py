@@ -22,16 +22,18 @@ SIZE_ENV = "MMCL_EDU_SIZE"
 
 @dataclass(frozen=True)
 class Preset:
-    """A chapter's configuration: model arguments, training config, evaluation arguments, seeds."""
+    """A chapter's configuration: model arguments, training config (``None`` for a chapter that
+    trains no encoders), evaluation arguments, seeds, and ``sizes``: the chapter's other sizes and
+    grids by name (sample counts, sweep values, caption policies)."""
 
     name: str
     size: str
     model: dict
-    train: TrainConfig
+    train: TrainConfig | None = None
     eval: dict = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     description: str = ""
-    sweep: dict = field(default_factory=dict)  # grids a chapter sweeps over (e.g. "encoding_dims")
+    sizes: dict = field(default_factory=dict)  # a chapter's other sizes and grids (e.g. "encoding_dims")
 
     @property
     def is_full(self) -> bool:
@@ -84,6 +86,11 @@ _SCENES_QUICK = TrainConfig(steps=400, batch_size=128, lr=5e-3, lr_schedule="cos
 _SCENES_FULL = TrainConfig(steps=20_000, batch_size=256, lr=1e-3, lr_schedule="cosine", warmup_steps=500,
                            hidden=(32, 64, 128, 256), similarity="cosine", temperature=0.1, negatives="cross",
                            grad_clip=None, log_every=200)
+# Chapter 3's short run: smaller than the quick preset (two hidden layers of 128, batch 256, 1200 steps,
+# about 10 s on 2 cores), long enough to show content rising and m_1 falling.
+_DAUNHAWER_SHORT_QUICK = _DAUNHAWER_QUICK.replace(steps=1200, batch_size=256, hidden=(128, 128), warmup_steps=50)
+# Chapter 9's encoders (tuned on a 2-core CPU): three policies of 6 semantics in about a minute.
+_CAI_DOWNSTREAM_QUICK = _CAI_QUICK.replace(steps=2500, lr=4e-3, hidden=(192, 192))
 
 _PRESETS = {
     "daunhawer": dict(
@@ -103,6 +110,27 @@ _PRESETS = {
         quick=dict(train=dataclasses.replace(_DAUNHAWER_QUICK, steps=2500), eval=dict(n_fit=2000, n_test=2000),
                    seeds=(0,)),
         full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
+    ),
+    "sphere_toy": dict(
+        description="Chapter 1: free embeddings on the sphere S^2 (and the circle S^1 for the temperature sweep), "
+                    "trained with Adam on the symmetric InfoNCE loss; no encoders, so no TrainConfig.",
+        model=dict(),
+        quick=dict(sizes=dict(n=256, steps=400, sweep_taus=(0.05, 0.2, 1.0, 10.0), sweep_n=128, sweep_steps=400,
+                              large_batch_sizes=(16, 64, 256, 1024), large_batch_ref=4096,
+                              mi_batch_size=128, mi_batches=200)),
+        full=dict(sizes=dict(n=1024, steps=1500, sweep_taus=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+                             sweep_n=512, sweep_steps=1500, large_batch_sizes=(16, 64, 256, 1024, 4096),
+                             large_batch_ref=16384, mi_batch_size=128, mi_batches=1000)),
+    ),
+    "daunhawer_short": dict(
+        description="Chapter 3's short training run on the Daunhawer setting: linear R² of c, s, m_1 recorded six "
+                    "times during training. Quick: a small encoder, 1200 steps; full: the paper's training.",
+        model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
+                   mixing="distinct"),
+        quick=dict(train=_DAUNHAWER_SHORT_QUICK, eval=dict(n_fit=1000, n_test=1000),
+                   sizes=dict(r2_records=6, n_samples=4000, n_samples_2d=2000)),
+        full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000),
+                  sizes=dict(r2_records=6, n_samples=4000, n_samples_2d=2000)),
     ),
     "cai": dict(
         description="Cai et al. (2025), numerical experiment: 10 semantics, 5-d image- and text-specific "
@@ -159,10 +187,29 @@ _PRESETS = {
                     "image CNN and caption ConvNet trained with cosine InfoNCE over several encoding sizes.",
         model=dict(image_size=32, palette_size=4),
         quick=dict(train=_SCENES_QUICK, eval=dict(n_fit=1000, n_test=1000, n_cv=200, regressors=("nonlinear",)),
-                   seeds=(0,), sweep=dict(encoding_dims=(2, 4, 8), n_show=16)),
+                   seeds=(0,), sizes=dict(encoding_dims=(2, 4, 8), n_show=16)),
         full=dict(model=dict(image_size=64), train=_SCENES_FULL,
                   eval=dict(n_fit=4000, n_test=4000, n_cv=1000, regressors=("nonlinear",)), seeds=(0, 1, 2),
-                  sweep=dict(encoding_dims=(1, 2, 4, 6, 8, 12), n_show=16)),
+                  sizes=dict(encoding_dims=(1, 2, 4, 6, 8, 12), n_show=16)),
+    ),
+    "cai_downstream": dict(
+        description="Cai et al. (2025), chapter 9: one encoder pair per caption policy I_θ = [k], frozen and "
+                    "probed on downstream targets in and out of distribution (a heavy-tailed shift of V). "
+                    "Quick: 6 semantics, policies [2], [4], [6], V = {5, 6}; full: 10 semantics, the paper's "
+                    "training, policies [3], [5], [7], [8], [9], [10], V = {9, 10}.",
+        model=dict(n_semantics=10, selected=None, perturbed=(), specific_dim=5, dependence="independent"),
+        quick=dict(model=dict(n_semantics=6, specific_dim=2), train=_CAI_DOWNSTREAM_QUICK,
+                   eval=dict(n_fit=2000, n_test=2000), seeds=(0,),
+                   sizes=dict(policies={"I_θ = [2]": (0, 1), "I_θ = [4]": (0, 1, 2, 3),
+                                        "I_θ = [6]": tuple(range(6))},
+                              coverage=("I_θ = [2]", "I_θ = [4]", "I_θ = [6]"),
+                              full_policy="I_θ = [6]", embrace_policy="I_θ = [4]",
+                              target_sizes=(2, 4, 6), invariant=(0, 1, 2, 3), shifted=(4, 5), h=0.5)),
+        full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0,),
+                  sizes=dict(policies={f"I_θ = [{k}]": tuple(range(k)) for k in (3, 5, 7, 8, 9, 10)},
+                             coverage=("I_θ = [3]", "I_θ = [5]", "I_θ = [7]", "I_θ = [9]", "I_θ = [10]"),
+                             full_policy="I_θ = [10]", embrace_policy="I_θ = [8]",
+                             target_sizes=(3, 5, 7, 9), invariant=tuple(range(8)), shifted=(8, 9), h=0.5)),
     ),
 }
 

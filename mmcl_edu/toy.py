@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ._validation import check_choice, check_float, check_int
 from .losses import alignment, symmetric_info_nce, uniformity
-from .presets import resolve_size
+from .presets import Preset, preset, resolve_size
 
 OBJECTIVES = ("infonce", "align_uniform")
 POS_COLOR, NEG_COLOR = "tab:red", "tab:gray"
@@ -42,32 +42,39 @@ POS_COLOR, NEG_COLOR = "tab:red", "tab:gray"
 # ---------------------------------------------------------------- configuration
 @dataclass(frozen=True)
 class ToyConfig:
-    """Sizes of the chapter-1 toy. ``quick`` runs in seconds on a CPU; ``full`` uses more points
-    and steps (still CPU-friendly: nothing here needs a GPU)."""
+    """Sizes of the chapter-1 toy, read from the ``"sphere_toy"`` preset (:func:`toy_config`). ``quick``
+    runs in seconds on a CPU; ``full`` uses more points and steps (nothing here needs a GPU). The
+    fields without a size-dependent value (``dim``, ``lr``, ...) are the toy's fixed settings."""
 
     size: str
-    n: int = 256                      # pairs (= batch size B: the whole set is one batch)
+    n: int                            # pairs (= batch size B: the whole set is one batch)
+    steps: int
+    sweep_taus: tuple[float, ...]
+    sweep_n: int
+    sweep_steps: int
+    large_batch_sizes: tuple[int, ...]
+    large_batch_ref: int
+    mi_batch_size: int                # the mutual-information bound of the Gaussian pair (mmcl_edu.mi_bound)
+    mi_batches: int
     dim: int = 3                      # ambient dimension: 3 → S^2, 2 → S^1
-    steps: int = 400
     lr: float = 0.05
     temperature: float = 0.2
     init_spread: float = 0.25         # the initial clump: normalize(pole + init_spread · N(0, I))
-    sweep_taus: tuple[float, ...] = (0.05, 0.2, 1.0, 10.0)
-    sweep_n: int = 128
-    sweep_steps: int = 400
-    large_batch_sizes: tuple[int, ...] = (16, 64, 256, 1024)
-    large_batch_ref: int = 4096
+    loss_taus: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)   # loss-vs-temperature figure
+    loss_n: int = 128                 # ... its batch of fixed configurations
     seed: int = 0
 
 
-def toy_config(size: str | None = None) -> ToyConfig:
-    """The chapter-1 configuration in the given size (``None``: ``$MMCL_EDU_SIZE``, default quick)."""
-    size = resolve_size(size)
-    if size == "full":
-        return ToyConfig(size="full", n=1024, steps=1500, sweep_taus=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
-                         sweep_n=512, sweep_steps=1500, large_batch_sizes=(16, 64, 256, 1024, 4096),
-                         large_batch_ref=16384)
-    return ToyConfig(size="quick")
+def toy_config(size=None) -> ToyConfig:
+    """The chapter-1 configuration: ``size`` is a :class:`~mmcl_edu.presets.Preset` of
+    ``preset("sphere_toy", ...)``, or a size (``None``: ``$MMCL_EDU_SIZE``, default quick)."""
+    if isinstance(size, Preset):
+        if size.name != "sphere_toy":
+            raise ValueError(f"toy_config needs the 'sphere_toy' preset; got {size.name!r}")
+        cfg = size
+    else:
+        cfg = preset("sphere_toy", resolve_size(size))
+    return ToyConfig(size=cfg.size, **cfg.sizes)
 
 
 # ---------------------------------------------------------------- points on the sphere

@@ -98,6 +98,9 @@ def test_config_sizes(monkeypatch):
     monkeypatch.delenv("MMCL_EDU_SIZE", raising=False)
     assert toy.toy_config().size == "quick"
     assert toy.toy_config("full").n > toy.toy_config("quick").n
+    assert toy.toy_config(mm.preset("sphere_toy", "full")) == toy.toy_config("full")
+    with pytest.raises(ValueError, match="sphere_toy"):
+        toy.toy_config(mm.preset("daunhawer"))
 
 
 def test_figures_and_explorer():
@@ -110,3 +113,16 @@ def test_figures_and_explorer():
             widgets.temperature_explorer(0.5, n=16, steps=5)]  # outside a notebook: the static figure
     assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
     plt.close("all")
+
+
+def test_gaussian_mi_bounds():
+    from mmcl_edu import mi_bound
+    assert abs(mi_bound.gaussian_mutual_information(0.8) - (-0.5 * math.log(0.36))) < 1e-12
+    t = mi_bound.gaussian_mi_bounds(rho=0.8, batch_size=32, n_batches=50, seed=1).set_index("critic")
+    assert (t["bound"] <= t["mutual_information"] + 4 * t["se"] + 1e-9).all()
+    assert abs(t.loc["constant", "bound"]) < 1e-9
+    assert t["bound"].idxmax().startswith("optimal")
+    assert (t["log_B"] == math.log(32)).all()
+    for bad in (dict(rho=1.0), dict(batch_size=1), dict(n_batches=1)):
+        with pytest.raises(ValueError):
+            mi_bound.gaussian_mi_bounds(**bad)
