@@ -36,6 +36,7 @@ from ._validation import check_choice, check_float, check_int
 from .evaluation import predictability
 from .losses import alignment
 from .misalignment import MisalignmentModel, identified_set, validate_caption_policy
+from .presets import size_entry
 
 STATUSES = ("identified", "perturbed", "omitted")
 
@@ -343,6 +344,5 @@ def small_run(cfg) -> dict:
     """The small trained setting of chapter 6 for a preset's size: a dict with keyword arguments
     for :func:`~mmcl_edu.experiments.run_experiment` (``model`` overrides, ``train_overrides``,
     ``eval_overrides``)."""
-    size = check_choice("size", getattr(cfg, "size", cfg), tuple(SMALL_RUN))
-    spec = SMALL_RUN[size]
+    spec = size_entry(SMALL_RUN, cfg)  # smoke: derived from quick
     return dict(model=dict(spec["model"]), train_overrides=dict(spec["train"]), eval_overrides=dict(spec["eval"]))

@@ -27,6 +27,7 @@ from sklearn.metrics import r2_score
 from ._validation import check_choice, check_float, check_index_set, check_int
 from .evaluation import _as_numpy, fit_regressor, probe_threads, r2_per_dimension
 from .misalignment import identified_set
+from .presets import size_entry
 
 # ---------------------------------------------------------------- downstream targets
 
@@ -228,8 +229,7 @@ CHAPTER_RUN = {
 def chapter_run(cfg) -> dict:
     """The chapter's settings for a preset's size (``cfg.size`` or ``"quick"``/``"full"``): a copy of
     :data:`CHAPTER_RUN` ``[size]``."""
-    size = check_choice("size", getattr(cfg, "size", cfg), tuple(CHAPTER_RUN))
-    spec = CHAPTER_RUN[size]
+    spec = size_entry(CHAPTER_RUN, cfg)  # smoke: derived from quick
     return {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.items()}
 
 
