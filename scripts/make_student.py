@@ -50,9 +50,10 @@ _MAGIC = re.compile(r"^\s*[%!]")
 
 # ---------------------------------------------------------------- code cells
 def _parseable(source: str) -> str:
-    """The source with IPython magics (``%pip``, ``!ls``) commented out, so that ``ast`` parses it;
+    """The source with IPython magics (``%pip``, ``!ls``) turned into ``pass``, so that ``ast`` parses it;
     lines keep their numbers."""
-    return "\n".join(("#" + line) if _MAGIC.match(line) else line for line in source.split("\n"))
+    return "\n".join((line[:len(line) - len(line.lstrip())] + "pass  #" + line.lstrip()) if _MAGIC.match(line)
+                     else line for line in source.split("\n"))
 
 
 def _stub_body(indent: str) -> list[str]:
