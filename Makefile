@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 
 export MMCL_EDU_PROGRESS ?= 0
 
-.PHONY: book test install clean student student-test
+.PHONY: book test install clean student student-test leak-test
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -39,6 +39,10 @@ student: $(STAMP)
 # Every student notebook runs top to bottom with the stubs (smoke size, hidden assertions skipped).
 student-test: $(STAMP)
 	$(BIN)/python -m pytest tests_site/test_student_runall.py
+
+# No solution text anywhere in the student notebooks or site (run after `make student`).
+leak-test: $(STAMP)
+	$(BIN)/python -m pytest tests_site/test_zero_leaks.py
 
 clean:
 	rm -rf _build _student
