@@ -193,3 +193,13 @@ def test_static_rule_finds_a_hidden_dependency():
 def test_no_hidden_assertion_uses_a_readers_answer(path):
     problems = solution_dependencies(nbformat.read(path, as_version=4))
     assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+def test_instructor_guide_lists_the_exercises_of_the_notebooks():
+    spec = importlib.util.spec_from_file_location("list_exercises", ROOT / "scripts" / "list_exercises.py")
+    le = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(le)
+    page = le.PAGE.read_text()
+    assert le.refreshed(page, le.table()) == page, "run: python scripts/list_exercises.py --write"
+    labels = [r["label"] for p in NOTEBOOKS for r in le.exercises(p)]
+    assert len(labels) == len(set(labels)) and all(f"`{lab}`" in page for lab in labels)
