@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 
 export MMCL_EDU_PROGRESS ?= 0
 
-.PHONY: book test install clean
+.PHONY: book test install clean student student-test leak-test
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -30,5 +30,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -e .
 	touch $(STAMP)
 
+# Student version: notebooks with exercise stubs and no solutions in _student/, and its website
+# (not executed: students run the notebooks) in _student/_build/html. See book/how-to-use.md.
+student: $(STAMP)
+	$(BIN)/python scripts/make_student.py --out _student
+	$(BIN)/jupyter-book build _student -W -n --keep-going
+
+# Every student notebook runs top to bottom with the stubs (smoke size, hidden assertions skipped).
+student-test: $(STAMP)
+	$(BIN)/python -m pytest tests_site/test_student_runall.py
+
+# No solution text anywhere in the student notebooks or site (run after `make student`).
+leak-test: $(STAMP)
+	$(BIN)/python -m pytest tests_site/test_zero_leaks.py
+
 clean:
-	rm -rf _build
+	rm -rf _build _student

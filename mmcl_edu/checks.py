@@ -3,9 +3,14 @@ inputs and answer with a helpful message (what differs, on which input).
 
 Every check returns a :class:`CheckResult` (printed as a short report, truthy when passed);
 ``raise_on_failure=True`` turns a failure into an ``AssertionError`` for tests.
+
+Every check is wrapped by :func:`stub_aware`: given the student version's stub (a function that
+raises ``NotImplementedError``, or ``None`` for an answer not written yet) it prints "not yet" and
+returns a failed result instead of raising, so that a student notebook runs top to bottom.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +30,49 @@ class CheckResult:
 
     def _repr_markdown_(self) -> str:
         return ("✅ **Passed.** " if self.passed else "❌ **Not yet.** ") + self.message
+
+
+def _not_yet(name: str, why: str) -> CheckResult:
+    res = CheckResult(False, f"{name}: not yet — {why}. Write your answer in the exercise cell, run it, "
+                             "then run this check again.")
+    print("❌ Not yet. " + res.message)
+    return res
+
+
+def stub_aware(check):
+    """Make ``check(fn, ...)`` answer "not yet" (print it, return a failed :class:`CheckResult`)
+    when ``fn`` is an unwritten exercise: ``None``, or a function that raises
+    ``NotImplementedError`` (the stub ``raise NotImplementedError()`` of the student version),
+    whether the check catches the reader's exceptions itself or not. With
+    ``raise_on_failure=True`` the answer is an ``AssertionError`` as for any failure."""
+
+    @functools.wraps(check)
+    def wrapper(fn, *args, raise_on_failure: bool = False, **kwargs):
+        name = check.__name__
+        if fn is None:
+            res = _not_yet(name, "your answer is still None")
+        else:
+            stubbed = []
+
+            def watched(*a, **kw):
+                try:
+                    return fn(*a, **kw)
+                except NotImplementedError:
+                    stubbed.append(True)
+                    raise
+
+            try:
+                res = check(watched if callable(fn) else fn, *args, **kwargs)
+            except NotImplementedError:
+                stubbed.append(True)
+                res = None
+            if stubbed and (res is None or not res.passed):
+                res = _not_yet(name, "your function still raises NotImplementedError (the exercise stub)")
+        if raise_on_failure and not res.passed:
+            raise AssertionError(res.message)
+        return res
+
+    return wrapper
 
 
 def _describe(value) -> str:
@@ -130,6 +178,7 @@ def _symmetric_info_nce_hint(value, case) -> str:
     return ""
 
 
+@stub_aware
 def check_symmetric_info_nce(fn, seed: int = 0, raise_on_failure: bool = False) -> CheckResult:
     """Check a reader's symmetric (CLIP) InfoNCE against :func:`mmcl_edu.losses.symmetric_info_nce`.
 
@@ -191,6 +240,7 @@ def _caption_policy_cases(seed: int = 0, n_random: int = 40):
     return cases
 
 
+@stub_aware
 def check_identified_set(fn, seed: int = 0, raise_on_failure: bool = False) -> CheckResult:
     """Check a reader's prediction of the identified semantics (chapter 6).
 
@@ -259,6 +309,7 @@ def _small_content_style_model(seed: int = 0, **kwargs):
     return ContentStyleModel(**kw)
 
 
+@stub_aware
 def check_sample_pairs(fn, model=None, seed: int = 0, raise_on_failure: bool = False) -> CheckResult:
     """Check ``fn(c, s, m1, m2, eps, u, p_change) -> (z1, z2)`` against the package.
 
@@ -328,6 +379,7 @@ def check_sample_pairs(fn, model=None, seed: int = 0, raise_on_failure: bool = F
 
 
 # ---- chapter 3 ----
+@stub_aware
 def check_content_encoder(fn, model=None, n: int = 2000, seed: int = 0, raise_on_failure: bool = False) -> CheckResult:
     """Check a minimiser of the alignment-plus-entropy objective, built by hand.
 
@@ -413,6 +465,7 @@ def _ch04_r2_cases():
     return cases
 
 
+@stub_aware
 def check_linear_r2(fn, raise_on_failure: bool = False) -> CheckResult:
     """Check ``fn(features, targets) -> float``: the linear R² of ``targets`` from ``features``,
     an ordinary least-squares fit *with intercept* on the first half of the rows, scored on
@@ -458,6 +511,7 @@ def _caption_verdict_cases(seed: int = 9, n_random: int = 40):
     return cases
 
 
+@stub_aware
 def check_caption_verdict(fn, seed: int = 9, raise_on_failure: bool = False) -> CheckResult:
     """Check a reader's verdict on a caption policy for a downstream task (chapter 9).
 
@@ -502,6 +556,7 @@ def check_caption_verdict(fn, seed: int = 9, raise_on_failure: bool = False) -> 
 
 
 # ---- chapter 7 ----
+@stub_aware
 def check_expected_r2_matrix(fn, raise_on_failure: bool = False) -> CheckResult:
     """Check a reader's expected-R² matrix of a sweep (chapter 7).
 
@@ -546,6 +601,7 @@ def check_expected_r2_matrix(fn, raise_on_failure: bool = False) -> CheckResult:
 
 
 # ---- chapter 5 ----
+@stub_aware
 def check_caption_parser(fn, n: int = 200, raise_on_failure: bool = False) -> CheckResult:
     """Check a reader's caption parser (chapter 5).
 

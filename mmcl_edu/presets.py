@@ -5,6 +5,11 @@ while reaching the results the chapter asserts — unless the size is asked for 
 ``preset(name, size="full")``, or through the environment variable ``MMCL_EDU_SIZE=full``
 (the argument wins). **full** is the papers' scale (their encoder, batch and step count): meant
 for a GPU, e.g. a Colab GPU runtime.
+
+**smoke** is derived from quick by one rule for every preset (:func:`smoke_of`): a few tens of
+training steps and at most a few hundred evaluation samples. It proves nothing about the science;
+it only lets the student notebooks (with their exercise stubs) run top to bottom in seconds, in the
+test ``tests_site/test_student_runall.py`` (``MMCL_EDU_SIZE=smoke``).
 """
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from ._validation import check_choice
 from .encoders import PAPER_HIDDEN
 from .training import TrainConfig
 
-SIZES = ("quick", "full")
+SIZES = ("quick", "full", "smoke")
+SMOKE_STEPS = 30  # training steps of every smoke run
+SMOKE_SAMPLES = 400  # upper bound of every evaluation sample count (eval arguments named n_*)
 SIZE_ENV = "MMCL_EDU_SIZE"
 
 
@@ -227,6 +234,48 @@ def preset(name: str, size: str | None = None) -> Preset:
     check_choice("name", name, _PRESETS)
     size = resolve_size(size)
     spec = _PRESETS[name]
-    sized = dict(spec[size])  # a size may change some model arguments ("cai_sweep": fewer semantics when quick)
+    sized = dict(smoke_of(spec["quick"]) if size == "smoke" else spec[size])  # a size may change some model arguments ("cai_sweep": fewer semantics when quick)
     model = {**spec["model"], **sized.pop("model", {})}
     return Preset(name=name, size=size, model=model, description=spec["description"], **sized)
+
+
+
+def _shrink(value, key: str = ""):
+    """``value`` cut to smoke size: TrainConfigs and ``steps`` to :data:`SMOKE_STEPS` (warm-up and
+    logging scaled to fit), integers under a key ``n_*`` to :data:`SMOKE_SAMPLES` (``n_cv``, the
+    probes' grid-search rows, to half of it); dicts recursively, except the model arguments."""
+    if isinstance(value, TrainConfig):
+        steps = min(value.steps, SMOKE_STEPS)
+        return value.replace(steps=steps, warmup_steps=min(value.warmup_steps, steps // 3),
+                             log_every=max(1, min(value.log_every, steps // 3)))
+    if isinstance(value, dict):
+        if key == "model":
+            return dict(value)
+        return {k: _shrink(v, k) for k, v in value.items()}
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    if key in ("warmup_steps", "log_every"):
+        return max(1 if key == "log_every" else 0, min(value, SMOKE_STEPS // 3))
+    if key == "steps" or key.endswith("_steps"):  # e.g. a chapter's sweep_steps
+        return min(value, SMOKE_STEPS)
+    if key.startswith("n_"):
+        return min(value, SMOKE_SAMPLES // 2 if key == "n_cv" else SMOKE_SAMPLES)
+    return value
+
+
+def smoke_of(quick: dict) -> dict:
+    """The smoke size of a preset (or of a chapter's own table entry keyed by size) from its quick
+    entry: at most :data:`SMOKE_STEPS` training steps, every integer evaluation argument named
+    ``n_*`` capped at :data:`SMOKE_SAMPLES`, one seed; the model arguments are kept."""
+    smoke = _shrink(quick)
+    if "seeds" in smoke:
+        smoke["seeds"] = tuple(smoke["seeds"])[:1]
+    return smoke
+
+
+def size_entry(table: dict, size) -> dict:
+    """A chapter's own size table (a dict keyed by ``"quick"`` and ``"full"``) read at ``size`` (a
+    size name or anything with a ``.size``, e.g. a :class:`Preset`); the smoke size is derived from
+    the quick entry by :func:`smoke_of`, so that no table needs a smoke entry of its own."""
+    size = check_choice("size", getattr(size, "size", size), SIZES)
+    return smoke_of(table["quick"]) if size == "smoke" else table[size]

@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The cache the pytest hooks fill: the book build's default (``_build/.jupyter_cache``); the variable
 # MMCL_EDU_NOTEBOOK_CACHE points them elsewhere (used by the tests of this module).
 CACHE_DIR = Path(os.environ.get("MMCL_EDU_NOTEBOOK_CACHE") or ROOT / "_build" / ".jupyter_cache")
+# Only the book's own notebooks are stored (MMCL_EDU_BOOK_DIR: another folder, for the tests of this module).
+BOOK_DIR = Path(os.environ.get("MMCL_EDU_BOOK_DIR") or ROOT / "book").resolve()
 FINGERPRINT_FILE = "mmcl_edu.fingerprint"
 # Libraries whose version can change a notebook's numbers or figures.
 PINNED_DISTRIBUTIONS = ("torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pandas", "ipywidgets")
@@ -192,13 +194,22 @@ def _executed_notebook(run: _NotebookRun):
     return nb
 
 
+def _cacheable_run() -> bool:
+    """Only runs at the book's size are stored: the website shows the quick (default) size, and a
+    smoke or full run (the student Run-all test, a GPU user) must not replace its outputs."""
+    return os.environ.get("MMCL_EDU_SIZE", "").strip().lower() in ("", "quick")
+
+
 def pytest_sessionfinish(session, exitstatus):
-    if not _runs:
+    if not _runs or not _cacheable_run():
         return
     from jupyter_cache.base import CacheBundleIn
 
     cache = open_fresh_cache()
     for run in _runs.values():
+        if BOOK_DIR not in run.path.parents:  # e.g. the student notebooks of _student/
+            run.failed = True
+            continue
         if run.failed:
             continue
         nb = _executed_notebook(run)
@@ -217,12 +228,14 @@ def pytest_terminal_summary(terminalreporter):
     if not _runs:
         return
     tr = terminalreporter
-    tr.section("notebook execution (nbval)")
+    tr.section("notebook execution (nbval)" if _cacheable_run() else
+               f"notebook execution (nbval, MMCL_EDU_SIZE={os.environ['MMCL_EDU_SIZE']}: not cached)")
     total = 0.0
     for run in sorted(_runs.values(), key=lambda r: r.path.name):
         seconds = run.end - run.start
         total += seconds
-        where = ("not cached (failed or incomplete)" if run.failed else
+        where = ("not cached" if not _cacheable_run() else
+                 "not cached (failed, incomplete or outside book/)" if run.failed else
                  "not cached: the book build executes it (execute_in_build)" if run.in_build else
                  "cached for the book build")
         tr.write_line(f"{run.path.name:45s} {seconds:7.1f} s   {where}")

@@ -64,7 +64,7 @@ def test_nbval_run_caches_only_notebooks_that_passed(tmp_path):
     reader.metadata["mmcl_edu"] = {"execute_in_build": True}
     nbformat.write(reader, book / "reader.ipynb")
     cache_dir = tmp_path / "cache"
-    env = {**os.environ, "MMCL_EDU_NOTEBOOK_CACHE": str(cache_dir),
+    env = {**os.environ, "MMCL_EDU_NOTEBOOK_CACHE": str(cache_dir), "MMCL_EDU_BOOK_DIR": str(book),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "scripts"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "notebook_cache", "--nbval-lax", "--nbval-current-env",
@@ -72,7 +72,7 @@ def test_nbval_run_caches_only_notebooks_that_passed(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # bad.ipynb fails
     assert "good.ipynb" in proc.stdout and "cached for the book build" in proc.stdout
-    assert "not cached (failed or incomplete)" in proc.stdout
+    assert "not cached (failed, incomplete or outside book/)" in proc.stdout
     assert "not cached: the book build executes it" in proc.stdout
 
     cache = notebook_cache.open_fresh_cache(cache_dir)
