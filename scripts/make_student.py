@@ -259,6 +259,10 @@ def student_config(config: dict, branch: str) -> dict:
     config.setdefault("execute", {})["execute_notebooks"] = "off"  # students run them; outputs are cleared
     config.setdefault("repository", {})["branch"] = branch
     config["exclude_patterns"] = [p for p in config.get("exclude_patterns", ()) if not p.startswith("_student")]
+    # The execute-once cache extension lives in the instructor tree's scripts/ and has nothing to do here.
+    config.get("sphinx", {}).get("local_extensions", {}).pop("notebook_cache", None)
+    if config.get("sphinx", {}).get("local_extensions") == {}:
+        del config["sphinx"]["local_extensions"]
     return config
 
 
