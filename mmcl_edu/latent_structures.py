@@ -29,7 +29,7 @@ from .losses import alignment, uniformity
 from .presets import Preset
 from .regularizers import brownian_bridge_loss, contrastive_loss, geometric_consistency_loss, separation_loss
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
-from .training import train
+from .training import train, whitening_sample
 
 REGULARIZERS = ("sep", "br", "gc")
 
@@ -143,10 +143,10 @@ class TwoHeadFactory:
     """``encoder_factory`` for :func:`~mmcl_edu.training.train`: a :class:`TwoHeadEncoder` per modality.
     The independent code has the shared code's width (``L_Ortho`` compares them coordinate-wise)."""
 
-    def __call__(self, in_dims, out_dim, config, whiten):
-        w = (None, None) if whiten is None else whiten
-        return nn.ModuleList([TwoHeadEncoder(d, out_dim, out_dim, config.hidden, config.activation, wi)
-                              for d, wi in zip(in_dims, w)])
+    def __call__(self, model, out_dim, config):
+        whiten = whitening_sample(model, config) or (None, None)
+        return nn.ModuleList([TwoHeadEncoder(d, out_dim, out_dim, config.hidden, config.activation, w)
+                              for d, w in zip(model.observation_dims, whiten)])
 
 
 @dataclass(frozen=True)

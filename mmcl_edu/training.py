@@ -135,6 +135,29 @@ def default_encoding_dim(model) -> int:
     raise ValueError("set encoding_dim in the TrainConfig: the model has no natural encoding size")
 
 
+def whitening_sample(model, config: TrainConfig):
+    """``(x_1, x_2)``: the ``WHITEN_SAMPLES`` pairs (drawn with their own seed, away from the
+    training stream) that input whitening is fitted on, or ``None`` when ``config.whiten_inputs``
+    is off."""
+    if not config.whiten_inputs:
+        return None
+    sample = model.sample(WHITEN_SAMPLES, seed=WHITEN_SEED)
+    return sample.x1, sample.x2
+
+
+def default_encoders(model, out_dim: int, config: TrainConfig) -> nn.ModuleList:
+    """The encoder pair :func:`train` uses unless given an ``encoder_factory``: the model's own
+    ``make_encoders(out_dim, config)`` (images and captions), else the MLPs of
+    :func:`~mmcl_edu.encoders.make_encoders` with the config's widths and optional whitening."""
+    if hasattr(model, "make_encoders"):
+        if config.whiten_inputs or config.shared_encoder:
+            raise ValueError(f"{type(model).__name__} builds its own encoders: whiten_inputs and "
+                             "shared_encoder must be False")
+        return model.make_encoders(out_dim, config)
+    return make_encoders(model.observation_dims, out_dim, config.hidden, config.activation,
+                         config.shared_encoder, config.normalize, whiten=whitening_sample(model, config))
+
+
 def progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return bool(progress)
@@ -167,7 +190,7 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
     model : ContentStyleModel, MisalignmentModel or SceneModel
         The generative model; samples are drawn on the training device (the model is
         moved there). A model with a ``make_encoders(out_dim, config)`` method (the image/caption
-        :class:`~mmcl_edu.scenes.SceneModel`) supplies its own encoder pair.
+        :class:`~mmcl_edu.scenes.SceneModel`) supplies its own encoder pair (see ``encoder_factory``).
     config : TrainConfig, optional
         Defaults to ``TrainConfig()``; keyword ``overrides`` change single fields,
         e.g. ``train(model, cfg, steps=500)``.
@@ -187,9 +210,12 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
         Called every ``callback_every`` steps (and at the end) with a :class:`TrainResult`
         view of the current encoders; a returned dict is appended to ``history["callback"]``.
         It must not use the training RNG (sample with its own ``seed=``).
-    encoder_factory : callable(in_dims, out_dim, config, whiten) -> nn.ModuleList, optional
-        Builds the encoder pair instead of :func:`~mmcl_edu.encoders.make_encoders` (called after
-        seeding, so the initialisation stays deterministic), e.g. encoders with extra heads.
+    encoder_factory : callable(model, out_dim, config) -> nn.ModuleList, optional
+        Builds the encoder pair (called after seeding, so the initialisation stays deterministic),
+        e.g. encoders with extra heads. Default: :func:`default_encoders` — the model's own
+        ``make_encoders(out_dim, config)`` if it has one, else the MLPs of
+        :func:`~mmcl_edu.encoders.make_encoders`. :func:`whitening_sample` gives a factory the
+        pairs that ``config.whiten_inputs`` fits its whitening on.
     loss_hook : callable(encoders, batch, loss_fn) -> loss, optional
         The training objective on one batch from ``model.sample`` (default:
         ``loss_fn(g_1(x_1), g_2(x_2))``). ``loss_fn`` is the :class:`~mmcl_edu.losses.InfoNCE`
@@ -238,24 +264,7 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
 
     torch.manual_seed(seed)
     out_dim = config.encoding_dim or default_encoding_dim(model)
-    if encoder_factory is not None:
-        whiten = None
-        if config.whiten_inputs:
-            sample = model.sample(WHITEN_SAMPLES, seed=WHITEN_SEED)
-            whiten = (sample.x1, sample.x2)
-        encoders = encoder_factory(model.observation_dims, out_dim, config, whiten)
-    elif hasattr(model, "make_encoders"):  # models with their own encoder pair (images and captions)
-        if config.whiten_inputs or config.shared_encoder:
-            raise ValueError(f"{type(model).__name__} builds its own encoders: whiten_inputs and "
-                             "shared_encoder must be False")
-        encoders = model.make_encoders(out_dim, config)
-    else:
-        whiten = None
-        if config.whiten_inputs:
-            sample = model.sample(WHITEN_SAMPLES, seed=WHITEN_SEED)
-            whiten = (sample.x1, sample.x2)
-        encoders = make_encoders(model.observation_dims, out_dim, config.hidden, config.activation,
-                                 config.shared_encoder, config.normalize, whiten=whiten)
+    encoders = (default_encoders if encoder_factory is None else encoder_factory)(model, out_dim, config)
     encoders = encoders.to(device)
     loss_fn = InfoNCE(config.temperature, config.similarity, config.negatives,
                       config.learnable_temperature).to(device)
