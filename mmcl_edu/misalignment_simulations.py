@@ -231,6 +231,48 @@ def separation_step(curve: pd.DataFrame, threshold: float = 0.1) -> float:
     return float(curve.step.iloc[above[-1] + 1])
 
 
+def separation_summary(curves: dict, threshold: float = 0.1, late_step: int = 200) -> pd.DataFrame:
+    """One row per :func:`r2_curve` of ``curves`` (``{label: curve}``): the :func:`separation_step`
+    at ``threshold``, the smallest identified ``R²`` (over both encodings) at that step, and the
+    largest excluded ``R²`` at the first recorded step ``≥ late_step``. ``NaN`` where a run is too
+    short to reach the step (a smoke-size run)."""
+    def first_at(curve, step, columns, how):
+        rows = curve.loc[curve.step >= step, columns]
+        return float(getattr(rows, how)(axis=1).iloc[0]) if len(rows) else float("nan")
+
+    ident = [f"{m} identified (min)" for m in MODALITIES]
+    excl = [f"{m} excluded (max)" for m in MODALITIES]
+    return pd.DataFrame({label: {f"excluded R² ≤ {threshold:g} from step": separation_step(c, threshold),
+                                 "identified R² (min) at that step": first_at(c, separation_step(c, threshold),
+                                                                               ident, "min"),
+                                 f"excluded R² (max) at step {late_step}": first_at(c, late_step, excl, "max")}
+                         for label, c in curves.items()}).T
+
+
+def theorem_mismatches(run, settings: dict, n: int, lo: float = 0.85, hi: float = 0.15,
+                       spec: float = 0.1, omitted: bool = True) -> list[str]:
+    """Where ``run`` (an :func:`~mmcl_edu.experiments.run_settings` result) departs from the
+    theorem's pattern, linear probes, both encodings: identified semantics need ``R² ≥ lo``; perturbed
+    (and, with ``omitted``, omitted) ones ``R² ≤ hi``; the modality-specific ``m_1, m_2`` ``R² ≤ spec``.
+    An empty list when every setting matches. (With dependent semantics an omitted one may be partly
+    predictable: pass ``omitted=False``.) The chapter asserts that the list is empty."""
+    expected = expected_r2_matrix(settings, n)
+    found = []
+    for m in MODALITIES:
+        tab = heatmap_table(run.table, m)
+        for label, setting in settings.items():
+            row, want = tab.loc[label], expected.loc[label]
+            groups = {"identified": [c for c in want.index if c.startswith("c_") and want[c] == 1],
+                      "perturbed": [f"c_{i + 1}" for i in setting.get("perturbed", ())],
+                      "omitted": [f"c_{i + 1}" for i in range(n) if i not in setting["selected"]] if omitted else [],
+                      "modality-specific": ["m_1", "m_2"]}
+            for role, cols in groups.items():
+                bad = [c for c in cols if (row[c] < lo if role == "identified" else
+                                           row[c] > (spec if role == "modality-specific" else hi))]
+                found += [f"{m}, {label}: {role} {c} has R² {row[c]:.3f}" for c in bad]
+    return found
+
+
 def plot_r2_curves(curves: dict, ax=None, title: str | None = None):
     """Plot one or more :func:`r2_curve` tables (``{label: curve}``) against training **steps**:
     the smallest ``R²`` over identified semantics and the largest over the excluded ones, per

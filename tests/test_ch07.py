@@ -182,3 +182,30 @@ def test_paper_comparisons(n):
     assert t4.filter(like="identified", axis=0).paper_value.iloc[0] == "0.98–0.99"
     beside = ms.tables_beside_paper(_Run(_role_table(extra, n)), n)
     assert (list(beside) == ["Table 4", "Table 5"]) == (n == 10)
+
+
+def test_separation_summary_reads_the_curve_and_tolerates_short_runs():
+    curve = pd.DataFrame({"step": [100, 200, 300, 400], "seconds": [1, 2, 3, 4],
+                          "x1 identified (min)": [0.5, 0.8, 0.9, 0.95], "x2 identified (min)": [0.6, 0.7, 0.85, 0.9],
+                          "x1 excluded (max)": [0.5, 0.3, 0.05, 0.05], "x2 excluded (max)": [0.4, 0.2, 0.08, 0.02]})
+    table = ms.separation_summary({"run": curve}, threshold=0.1, late_step=200)
+    row = table.loc["run"]
+    assert row["excluded R² ≤ 0.1 from step"] == 300
+    assert row["identified R² (min) at that step"] == pytest.approx(0.85)
+    assert row["excluded R² (max) at step 200"] == pytest.approx(0.3)
+    short = ms.separation_summary({"run": curve.iloc[:1]}, threshold=0.1, late_step=200)  # never separates, too short
+    assert short.loc["run", "excluded R² ≤ 0.1 from step"] == float("inf")
+    assert np.isnan(short.loc["run", "identified R² (min) at that step"])
+    assert np.isnan(short.loc["run", "excluded R² (max) at step 200"])
+
+
+def test_theorem_mismatches_finds_each_departure():
+    settings = {"I_θ = [2]": dict(selected=(0, 1)), "I_ρ = {1}": dict(selected=(0, 1, 2), perturbed=(0,))}
+    assert ms.theorem_mismatches(_Run(_role_table(settings, 3)), settings, 3) == []
+    found = ms.theorem_mismatches(_Run(_role_table(settings, 3, good=False)), settings, 3)
+    assert len(found) == 2 * 2 and any("omitted c_3" in f for f in found) and any("perturbed c_1" in f for f in found)
+    assert len(ms.theorem_mismatches(_Run(_role_table(settings, 3, good=False)), settings, 3, omitted=False)) == 2
+    bad = _role_table(settings, 3)
+    bad.loc[(bad.setting == "I_θ = [2]") & (bad.dim == 1) & (bad.modality == "x2"), "r2"] = 0.6  # c_2 poorly kept
+    assert ms.theorem_mismatches(_Run(bad), settings, 3) == ["x2, I_θ = [2]: identified c_2 has R² 0.600"]
+    assert ms.theorem_mismatches(_Run(bad), settings, 3, lo=0.5) == []
