@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 
 export MMCL_EDU_PROGRESS ?= 0
 
-.PHONY: book test install clean student student-test leak-test
+.PHONY: book test install clean student student-test leak-test site-test
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -43,6 +43,14 @@ student-test: $(STAMP)
 # No solution text anywhere in the student notebooks or site (run after `make student`).
 leak-test: $(STAMP)
 	$(BIN)/python -m pytest tests_site/test_zero_leaks.py
+
+# The built sites (run `make book` and `make student` first) in headless Chromium with no network: every page
+# loads without errors, math is typeset, figures load, exercises and (instructor only) solutions, launch
+# links, search. Needs Debian's chromium (apt-get install chromium); Playwright drives it, no browser download.
+PLAYWRIGHT := playwright==1.65.2
+site-test: $(STAMP)
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q "$(PLAYWRIGHT)"
+	$(BIN)/python -m pytest tests_site/test_browser.py
 
 clean:
 	rm -rf _build _student

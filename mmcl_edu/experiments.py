@@ -86,7 +86,7 @@ DAUNHAWER_SETTINGS = {
     "p_change=0.75 + stat. + causal": dict(p_change=0.75, dependence="statistical+causal"),
 }
 
-#: Table 1 of Daunhawer et al. (2023) as printed: kernel-ridge R², (mean, std) over three seeds, by
+#: Table 1 of Daunhawer et al. (2023) as printed — kernel-ridge R², (mean, std) over three seeds, by
 #: row (our setting labels) and column: ``"multi-view"`` (f_1 = f_2, one shared encoder) and
 #: ``"multimodal"`` (f_1 ≠ f_2, two encoders); blocks ``c``, ``s`` and (multimodal only) ``m_i``.
 DAUNHAWER_TABLE1 = {
@@ -102,7 +102,7 @@ DAUNHAWER_TABLE1 = {
                                        "multimodal": {"c": (0.95, 0.03), "s": (0.89, 0.07), "m_i": (0.00, 0.00)}},
 }
 TABLE1_COLUMNS = {"multi-view": "multi-view (f₁ = f₂)", "multimodal": "multimodal (f₁ ≠ f₂)"}
-#: The tolerance we claim for a Table 1 cell: |ours − paper| ≤ max(TABLE1_TOLERANCE, 2 × the paper's std).
+#: The tolerance we claim for a Table 1 cell, ``|ours − paper| ≤ max(TABLE1_TOLERANCE, 2 × the paper's std)``.
 TABLE1_TOLERANCE = 0.1
 
 
@@ -172,9 +172,9 @@ def ablation_settings(preset: Preset, encoding_dims=(3, 7), shared: bool = True)
     return out
 
 
-#: Largest evaluation sizes of the chapter-4 quick run: the kernel-ridge grid search dominates the
+#: Largest evaluation sizes of the chapter-4 quick run (the kernel-ridge grid search dominates the
 #: evaluation time and grows with the cube of its sample (``n_cv`` rows of the ``n_fit``);
-#: ``n_test`` only costs predictions.
+#: ``n_test`` only costs predictions).
 QUICK_EVAL_CAP = dict(n_fit=600, n_test=1000, n_cv=300)
 
 

@@ -35,7 +35,7 @@ from .evaluation import evaluate
 from .latents import ContentStyleModel
 from .losses import alignment, uniformity
 
-#: what each oracle encoder reads: a name -> the blocks of z_i it keeps
+#: What each oracle encoder reads — a name and the blocks of z_i it keeps.
 ORACLE_READS = {
     "content": ("c",),
     "content+style": ("c", "s"),

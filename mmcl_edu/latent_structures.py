@@ -44,7 +44,7 @@ def quantile_class(x: torch.Tensor, bins: int) -> torch.Tensor:
 
 @dataclass
 class AugmentedBatch(PairedBatch):
-    """A :class:`PairedBatch` with an augmented view of each side (``x1_aug``, ``x2_aug``)."""
+    """A :class:`~mmcl_edu.latents.PairedBatch` with an augmented view of each side (``x1_aug``, ``x2_aug``)."""
 
     x1_aug: torch.Tensor | None = None
     x2_aug: torch.Tensor | None = None
@@ -224,7 +224,7 @@ def _objective(spec) -> RegularizedObjective:
     return spec if isinstance(spec, RegularizedObjective) else RegularizedObjective(**dict(spec))
 
 
-#: Seeds of the evaluation samples: test (the chapter's table) and validation (the λ sweep), apart.
+#: Seeds of the evaluation samples, test (the chapter's table) and validation (the λ sweep), kept apart.
 TEST_SEED, VALIDATION_SEED = 10**6, 2 * 10**6
 
 

@@ -138,7 +138,7 @@ class ContentStyleModel(PairedModel):
     n_mixing_layers : int, default 3
     seed : int, default 0
         Seeds the mixing functions and the dependence parameters (``Σ``, ``B``, ``a``);
-        samples are seeded separately in :meth:`sample`.
+        samples are seeded separately in :meth:`~PairedModel.sample`.
     device : None, str or torch.device
         Where samples are generated (``None``: CUDA when available).
     """

@@ -301,7 +301,7 @@ def plot_r2_curves(curves: dict, ax=None, title: str | None = None):
 
 # ---- the paper's printed numbers beside ours ----
 
-#: Cai et al. (2025), independent semantics, first encoder ẑ_x, s_1 … s_10 then m_x, m_t, as printed.
+#: Tables 4 and 5 of Cai et al. (2025) as printed — independent semantics, first encoder ẑ_x, s_1 … s_10 then m_x, m_t.
 #: Table 4: I_θ = [3], encoding size 5 (nonlinear probe; linear within 0.01–0.05);
 #: Table 5: I_θ = [8], I_ρ = [2] (linear probe).
 CAI_TABLES = {
@@ -310,9 +310,9 @@ CAI_TABLES = {
     "Table 5": dict(setting="I_θ = [8], I_ρ = [2]", selected=tuple(range(8)), perturbed=(0, 1),
                     values=(.00, .01, .97, .98, .97, .95, .99, .98, .00, .00, .00, .00)),
 }
-#: The independent-case heatmaps (Figures 3 and 7, one decimal): printed range of each kind of cell.
+#: The printed range of each kind of cell in the independent-case heatmaps (Figures 3 and 7, one decimal).
 CAI_HEATMAPS = {"identified": (0.9, 1.0), "omitted": (0.0, 0.1), "perturbed": (0.0, 0.1), "m_1, m_2": (0.0, 0.0)}
-#: The tolerance we claim: ours within CAI_TOLERANCE of the paper's printed range.
+#: The tolerance we claim — ours within ``CAI_TOLERANCE`` of the paper's printed range.
 CAI_TOLERANCE = 0.1
 
 

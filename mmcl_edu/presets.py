@@ -22,8 +22,10 @@ from .encoders import PAPER_HIDDEN
 from .training import TrainConfig
 
 SIZES = ("quick", "full", "smoke")
-SMOKE_STEPS = 30  # training steps of every smoke run
-SMOKE_SAMPLES = 400  # upper bound of every evaluation sample count (eval arguments named n_*)
+#: Training steps of every smoke run.
+SMOKE_STEPS = 30
+#: Upper bound of every evaluation sample count of a smoke run (eval arguments named ``n_*``).
+SMOKE_SAMPLES = 400
 SIZE_ENV = "MMCL_EDU_SIZE"
 
 

@@ -3,20 +3,20 @@
 Each pair is one object on a background (``x_1``: an RGB image, ``3 × S × S``) and a one-sentence
 caption (``x_2``: padded word ids). The ground-truth factors (``FACTORS``):
 
-=================  ===========  ==========  =====================================================
-factor             kind         seen by     values
-=================  ===========  ==========  =====================================================
-``shape``          discrete     both        7 classes (``SHAPES``), asymmetric enough to be told
-                                            apart under rotation
-``x_position``     discrete     both        3 columns (left, centre, right)
-``y_position``     discrete     both        3 rows (top, middle, bottom)
-``hue``            continuous   both        object hue in ``HUE_RANGE``; the caption names it only
-                                            through the nearest colour of a random palette
-``rotation``       continuous   image       object rotation, radians in ``ROTATION_RANGE``
-``background_hue`` continuous   image       background hue in ``HUE_RANGE``
-``spotlight_x/y``  continuous   image       position of the light, image coordinates in [0, 1]
-``template``       discrete     caption     which of the 5 sentence templates (phrasing)
-=================  ===========  ==========  =====================================================
+==================  ===========  ==========  =====================================================
+factor              kind         seen by     values
+==================  ===========  ==========  =====================================================
+``shape``           discrete     both        7 classes (``SHAPES``), asymmetric enough to be told
+                                             apart under rotation
+``x_position``      discrete     both        3 columns (left, centre, right)
+``y_position``      discrete     both        3 rows (top, middle, bottom)
+``hue``             continuous   both        object hue in ``HUE_RANGE``; the caption names it only
+                                             through the nearest colour of a random palette
+``rotation``        continuous   image       object rotation, radians in ``ROTATION_RANGE``
+``background_hue``  continuous   image       background hue in ``HUE_RANGE``
+``spotlight_x/y``   continuous   image       position of the light, image coordinates in [0, 1]
+``template``        discrete     caption     which of the 5 sentence templates (phrasing)
+==================  ===========  ==========  =====================================================
 
 ``hue_depends_on_x=True`` draws the hue inside the third of ``HUE_RANGE`` that belongs to the
 x-position (a causal link between two shared factors, used by chapter 8). ``caption_noise``

@@ -1,6 +1,16 @@
 """Interactive explorers (ipywidgets). Each explorer is built from a plain plotting function,
-so the website shows a static figure and a notebook gets sliders."""
+so the website shows a static figure and a notebook gets sliders.
+
+In a live notebook an explorer is a widget whose output also carries a PNG of its default state
+(:func:`with_static_figure`): Jupyter and Colab show the widget; the website, which renders no widget
+views and loads no widget JavaScript (``nb_mime_priority_overrides`` in ``_config.yml``), shows the
+figure — so the page works offline and shows what the explorer shows before anyone moves a slider.
+Outside a notebook front end (a script) an explorer returns that figure directly."""
 from __future__ import annotations
+
+import base64
+import io
+import types
 
 
 def in_notebook_frontend() -> bool:
@@ -11,6 +21,34 @@ def in_notebook_frontend() -> bool:
         return ip is not None and "IPKernelApp" in ip.config
     except Exception:
         return False
+
+
+def figure_png(fig) -> str:
+    """A matplotlib figure as base64-encoded PNG (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def with_static_figure(widget, draw):
+    """Give ``widget``'s display a second representation: ``image/png`` of ``draw()`` (a figure of
+    the explorer's default state, or ``None`` for none). Front ends that render widgets show the
+    widget; a static page shows the picture. Returns ``widget``."""
+    original = widget._repr_mimebundle_
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = original(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        fig = draw()
+        if fig is not None and data is not None:
+            data["image/png"] = figure_png(fig)
+        return bundle
+
+    widget._repr_mimebundle_ = types.MethodType(_repr_mimebundle_, widget)
+    return widget
 
 
 # ---- chapter 1 ----
@@ -34,7 +72,8 @@ def temperature_explorer(tau: float = 0.2, n: int = 64, steps: int = 300):
 
     slider = w.FloatLogSlider(value=tau, base=10, min=-2, max=1, step=0.1, description="τ",
                               continuous_update=False, readout_format=".3g")
-    return w.interactive(show, tau=slider)
+    return with_static_figure(w.interactive(show, tau=slider),
+                              lambda: plot_temperature_view(tau, n=n, steps=steps))
 
 
 # ---- chapter 6 ----
@@ -103,7 +142,8 @@ def misalignment_explorer(n_semantics=5, selected=(0, 1, 2, 3), perturbed=(0,), 
     for b in sel_boxes + per_boxes:
         b.observe(render, names="value")
     render()
-    return w.VBox([w.HBox([sel_label, *sel_boxes]), w.HBox([per_label, *per_boxes]), out])
+    box = w.VBox([w.HBox([sel_label, *sel_boxes]), w.HBox([per_label, *per_boxes]), out])
+    return with_static_figure(box, lambda: caption_policy_view(n_semantics, selected, perturbed, trained)[1])
 
 
 # ---- chapter 2 ----
@@ -134,12 +174,13 @@ def latent_model_explorer(p_change: float = 0.75, dependence: str = "causal", n:
         plot_latent_samples(model_for(p_change, dependence), n=n, seed=sample_seed)
         plt.show()
 
-    return w.interactive(
+    explorer = w.interactive(
         show,
         p_change=w.FloatSlider(value=p_change, min=0.0, max=1.0, step=0.05, description="p_change",
                                continuous_update=False),
         dependence=w.Dropdown(options=DEPENDENCE_OPTIONS, value=dependence, description="dependence"),
         sample_seed=w.IntSlider(value=0, min=0, max=20, description="sample seed", continuous_update=False))
+    return with_static_figure(explorer, lambda: plot_latent_samples(model_for(p_change, dependence), n=n, seed=0))
 
 
 # ---- chapter 5 ----
@@ -159,4 +200,5 @@ def scene_browser(model, n: int = 64, seed: int = 0, per_page: int = 8):
         plot_pairs(batch, per_page, start=page * per_page)
         plt.show()
 
-    return w.interactive(show, page=w.IntSlider(0, 0, max(0, (n - 1) // per_page), description="page"))
+    browser = w.interactive(show, page=w.IntSlider(0, 0, max(0, (n - 1) // per_page), description="page"))
+    return with_static_figure(browser, lambda: plot_pairs(batch, per_page))

@@ -122,8 +122,52 @@ def test_notebook_listed_in_toc(path):
 def test_every_toc_entry_exists():
     missing = [
         f for f in _toc_files()
-        if not any((ROOT / f).with_suffix(ext).exists() for ext in (".md", ".ipynb"))
+        if not any(Path(f"{ROOT / f}{ext}").exists() for ext in (".md", ".ipynb"))
     ]
     if missing and not NOTEBOOKS and all(Path(f).name.startswith("ch") for f in missing):
         pytest.skip(f"no chapter notebooks in book/ yet; toc entries still to write: {missing}")
     assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+CHAPTERS = [p for p in NOTEBOOKS if re.match(r"ch\d\d_", p.name)]
+
+
+@pytest.mark.parametrize("path", _params(CHAPTERS))
+def test_chapter_title_carries_its_number(path):
+    """The navigation shows each page's title: "4. Numerical simulations" matches the prose's "chapter 4"."""
+    first = _load(path)["cells"][0]
+    title = _source(first).split("\n", 1)[0]
+    number = int(path.name[2:4])
+    assert first["cell_type"] == "markdown" and title.startswith(f"# {number}. "), (
+        f"the first line must be the title '# {number}. …'; got {title!r}")
+
+
+def _link_chapters():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("link_chapters", ROOT / "scripts" / "link_chapters.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_chapter_mentions_are_links():
+    """Every "chapter N" of the prose links to chapter N (where that chapter exists)."""
+    lc = _link_chapters()
+    files = lc.chapter_files()
+    plain = []
+    for path in NOTEBOOKS + sorted(BOOK.glob("*.md")):
+        texts = ([path.read_text(encoding="utf-8")] if path.suffix == ".md" else
+                 [_source(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown"])
+        for text in texts:
+            plain += [f"{path.name}: {m}" for m in lc.plain_mentions(text) if lc.link(m, files) != m]
+    assert not plain, f"link these (python scripts/link_chapters.py --write): {plain}"
+
+
+def test_link_chapters_links_singles_ranges_and_leaves_links_alone():
+    lc = _link_chapters()
+    files = {2: "ch02_a", 4: "ch04_b"}
+    assert lc.link("see chapter 4.", files) == "see {doc}`chapter 4 <ch04_b>`."
+    assert lc.link("Chapters 2–4 show", files) == "Chapters {doc}`2 <ch02_a>`–{doc}`4 <ch04_b>` show"
+    assert lc.link("chapter 9 (not written)", files) == "chapter 9 (not written)"
+    once = lc.link("chapter 2", files)
+    assert lc.link(once, files) == once and lc.plain_mentions(once) == []

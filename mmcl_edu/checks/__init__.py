@@ -4,7 +4,7 @@ inputs and answer with a helpful message (what differs, on which input).
 Every check returns a :class:`CheckResult` (printed as a short report, truthy when passed);
 ``raise_on_failure=True`` turns a failure into an ``AssertionError`` for tests.
 
-One module per part of the book (:mod:`~mmcl_edu.checks.part1`, :mod:`~mmcl_edu.checks.part2`;
+One module per part of the book (``checks.part1``, ``checks.part2``;
 chapters 10–12 keep their checks beside their code); every check is importable from here.
 
 Every check is wrapped by :func:`stub_aware`: given the student version's stub (a function that

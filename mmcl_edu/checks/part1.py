@@ -105,7 +105,7 @@ def check_symmetric_info_nce(fn, seed: int = 0) -> CheckResult:
 # ---- chapter 6 ----
 
 def package_noise(model, n: int, seed: int = 0) -> dict:
-    """The random numbers :meth:`ContentStyleModel.sample(n, seed=seed) <mmcl_edu.latents.ContentStyleModel.sample>`
+    """The random numbers :meth:`ContentStyleModel.sample(n, seed=seed) <mmcl_edu.latents.PairedModel.sample>`
     draws, replayed in the same order from the same generator: ``c, s, m1, m2`` (with the model's
     dependence already applied), the perturbation ``eps`` and the uniforms ``u`` that decide the
     style changes (``b = u < p_change``). Build ``(z_1, z_2)`` from them by hand and you must get
@@ -278,8 +278,8 @@ def check_linear_r2(fn) -> CheckResult:
     """Check ``fn(features, targets) -> float``: the linear R² of ``targets`` from ``features``,
     an ordinary least-squares fit *with intercept* on the first half of the rows, scored on
     the second half, R² computed per target column and averaged over the columns — the
-    quantity :func:`mmcl_edu.predictability` (``regressor="linear"``) computes, and the one
-    behind every linear entry of :func:`mmcl_edu.evaluate`."""
+    quantity :func:`mmcl_edu.evaluation.predictability` (``regressor="linear"``) computes, and the one
+    behind every linear entry of :func:`mmcl_edu.evaluation.evaluate`."""
     from ..evaluation import predictability
 
     def reference(features, targets):
