@@ -26,9 +26,9 @@ def test_objective_is_l_con_plus_lambda_times_alignment():
     loss_fn = mm.InfoNCE(0.1, "cosine")
     z = [F.normalize(g(x), dim=1) for g, x in ((enc[0], b.x1), (enc[1], b.x2), (enc[0], b.x1_aug), (enc[1], b.x2_aug))]
     l_con = rg.contrastive_loss(*z, 0.1)
-    align = sum(((z[0][j] - z[1][j]) ** 2).sum() for j in range(len(b))) / len(b)  # a loop over pairs
-    assert float(ea.AlignedObjective(0.0)(enc, b, loss_fn)) == pytest.approx(float(l_con), rel=1e-6)
-    assert float(ea.AlignedObjective(2.5)(enc, b, loss_fn)) == pytest.approx(float(l_con + 2.5 * align), rel=1e-6)
+    align = sum(((z[0][j] - z[1][j]) ** 2).sum().item() for j in range(len(b))) / len(b)  # a loop over pairs
+    assert ea.AlignedObjective(0.0)(enc, b, loss_fn).item() == pytest.approx(l_con.item(), rel=1e-6)
+    assert ea.AlignedObjective(2.5)(enc, b, loss_fn).item() == pytest.approx(l_con.item() + 2.5 * align, rel=1e-6)
     assert "align=2.5" in repr(ea.AlignedObjective(2.5))
     with pytest.raises(ValueError, match="align"):
         ea.AlignedObjective(-1.0)
