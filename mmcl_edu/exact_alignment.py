@@ -254,12 +254,17 @@ def plot_sweep(table: pd.DataFrame, chance_image: float, chance_class: float, ax
     return ax
 
 
-def plot_gap_curves(curves: pd.DataFrame, ax=None):
-    """The modality gap during training (step 0: untrained encoders), one line per setting."""
+def plot_gap_curves(curves: pd.DataFrame, labels: dict | None = None, ax=None):
+    """The modality gap during training (step 0: untrained encoders, mean over seeds), one line per
+    setting; ``labels`` (setting → legend text) picks the settings and their order (default: all)."""
     import matplotlib.pyplot as plt
 
     ax = plt.subplots(figsize=(5.5, 3.4))[1] if ax is None else ax
-    for label, c in curves.groupby("setting", sort=False):
+    labels = {s: s for s in dict.fromkeys(curves["setting"])} if labels is None else labels
+    for setting, label in labels.items():
+        c = curves[curves["setting"] == setting]
+        if c.empty:
+            raise ValueError(f"labels names a setting without curves: {setting!r}")
         m = c.groupby("step")["gap"].mean()
         ax.plot(m.index, m.values, ".-", label=label)
     ax.set_xlabel("training step"), ax.set_ylabel("modality gap ‖mean ẑ_1 − mean ẑ_2‖")

@@ -86,3 +86,43 @@ def test_run_settings_tiny_and_validation():
         ea.run_settings(cfg, {"bad": dict(weight=1.0)}, data=data, progress=False)
     with pytest.raises(ValueError, match="settings"):
         ea.run_settings(cfg, {}, data=data)
+
+
+def test_scorecard_rows_verdicts():
+    import pandas as pd
+
+    from mmcl_edu import information as inf
+    from mmcl_edu import scorecard
+
+    sweep = pd.DataFrame({"image_only_probe": [0.7, 0.5, 0.3], "recall@1": [0.20, 0.21, 0.15]},
+                         index=pd.Index([0.0, 1.0, 10.0], name="lambda"))
+    tight = inf.theorem_check(inf.example_table("image_only"))
+    rows = ea.scorecard_rows(sweep, [0.0, 0.2], tight, chance=0.25)
+    assert list(rows.columns) == list(scorecard.ROW_COLUMNS)
+    assert list(rows.verdict) == ["agrees", "agrees", "agrees", "agrees"]  # 0.30 ≤ 0.25 + 0.08, gain 0.01
+    worse = ea.scorecard_rows(sweep.assign(image_only_probe=[0.7, 0.5, 0.4]), [-1e-3], tight, chance=0.25)
+    assert list(worse.verdict) == ["differs", "agrees", "differs", "agrees"]
+    loose = inf.theorem_check(inf.example_table("xor"))
+    assert ea.scorecard_rows(sweep, [0.0], loose, chance=0.25).verdict[1] == "differs"
+    with pytest.raises(ValueError, match="λ = 0"):
+        ea.scorecard_rows(sweep.drop(index=0.0), [0.0], tight, chance=0.25)
+
+
+def test_plots_draw(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    table = pd.DataFrame({"lambda": [0.0, 1.0, 10.0], "class_probe": [0.6, 0.6, 0.5],
+                          "image_only_probe": [0.7, 0.4, 0.3], "zero_shot": [0.4, 0.4, 0.4]})
+    ax = ea.plot_sweep(table, 0.25, 1 / 16)
+    assert len(ax.lines) == 5
+    curves = pd.DataFrame({"setting": ["a"] * 3 + ["b"] * 3, "seed": 0, "step": [0, 5, 10] * 2,
+                           "gap": [0.9, 0.3, 0.1, 0.9, 0.5, 0.4]})
+    ax = ea.plot_gap_curves(curves, {"b": "τ = 0.02", "a": "τ = 0.1"})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["τ = 0.02", "τ = 0.1"]
+    with pytest.raises(ValueError, match="labels"):
+        ea.plot_gap_curves(curves, {"c": "missing"})
+    plt.close("all")
