@@ -273,7 +273,7 @@ def plot_gap_curves(curves: pd.DataFrame, labels: dict | None = None, ax=None):
 
 
 # ---------------------------------------------------------------- scorecard
-def scorecard_rows(sweep: pd.DataFrame, slacks, image_only, chance: float, tolerance: float = 0.08) -> pd.DataFrame:
+def scorecard_rows(sweep: pd.DataFrame, slacks, image_only, chance: float, tolerance: float = 0.1) -> pd.DataFrame:
     """The chapter's rows for :func:`mmcl_edu.scorecard.record` (columns ``scorecard.ROW_COLUMNS``):
     the bound on random tables (``slacks``: their slacks), the tight image-only table (``image_only``:
     its :class:`~mmcl_edu.information.BoundCheck`), the trained image-only probe at the largest ``λ``
