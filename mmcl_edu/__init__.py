@@ -23,9 +23,12 @@ module                    what it holds                                      cha
 ``presets``               quick (CPU) and full (GPU) configurations          all
 ``experiments``           train-and-evaluate runners for the chapters        4, 7, 9
 ``negate_or_embrace``     downstream targets, heavy-tailed shift, OOD probes 9
+``information``           exact entropies, mutual information, Δ_p,          10
+                          Theorem 3.1 on discrete tables
+``exact_alignment``       alignment penalty, cone effect, gap shifts         10
 ``regularizers``          L_Con, L_Sep, L_Br, L_GC + L^a_GC, CyCLIP terms    11
 ``structure_metrics``     modality gap, recall@k, zero-shot accuracy         10–11
-``latent_structures``     augmented pairs, two-head encoders, the ch. 11 run 11
+``latent_structures``     augmented pairs, two-head encoders, the ch. 11 run 10–11
 ``plots``, ``widgets``    figures and interactive explorers                  all
 ``checks``                auto-checks for the exercises                      all
 ``scorecard``             reproduction scorecard: rows saved by chapters     back

@@ -189,6 +189,23 @@ _PRESETS = {
                             sweep_grid=dict(sep=(0.1, 0.3, 1.0, 3.0, 10.0), br=(0.1, 0.3, 1.0, 3.0, 10.0),
                                             gc=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3)))),
     ),
+    "jiang_alignment": dict(
+        description="Jiang et al. (2023), chapter 10: chapter 11's pairs (16 content classes, 4 image-only classes "
+                    "from m_1[0]) trained with L_Con + λ E‖ẑ_1 − ẑ_2‖² for a grid of λ, and at three temperatures "
+                    "for the modality gap. Quick: 600 steps of batch 256, one seed (about 5 s per run on one CPU "
+                    "thread); full: 10,000 steps of batch 1024, wider encoders, three seeds, a finer grid (not run "
+                    "on a GPU by the authors of the chapter yet).",
+        model=dict(content_dim=4, style_dim=2, specific_dim=2, p_change=1.0, dependence="independent",
+                   mixing="distinct", class_dims=2, bins=4, image_bins=4),
+        quick=dict(train=_JIANG_QUICK.replace(steps=600), seeds=(0,),
+                   eval=dict(n_fit=2000, n_test=2000, n_track=1000),
+                   sizes=dict(lambdas=(0.0, 1.0, 3.0, 10.0), temperatures=(0.02, 0.3, 1.0), cone_seeds=(0, 1, 2, 3, 4),
+                              n_cone=2000)),
+        full=dict(train=_JIANG_FULL.replace(steps=10_000), seeds=(0, 1, 2),
+                  eval=dict(n_fit=5000, n_test=5000, n_track=2000),
+                  sizes=dict(lambdas=(0.0, 0.3, 1.0, 3.0, 10.0), temperatures=(0.01, 0.03, 0.3, 1.0),
+                             cone_seeds=tuple(range(10)), n_cone=5000)),
+    ),
     "scenes": dict(
         description="Daunhawer et al. (2023), the image/caption experiment on a procedural stand-in for "
                     "Multimodal3DIdent (mmcl_edu.scenes): one object (7 shapes, 3 × 3 positions, a hue) on a lit "
