@@ -392,12 +392,14 @@ def plot_ablation(table: pd.DataFrame, ax=None):
     from .latent_structures import plot_variants
 
     if ax is None:
-        fig, ax = plt.subplots(1, 2, figsize=(13, 3.8), gridspec_kw=dict(width_ratios=(1, 1.3)))
+        fig, ax = plt.subplots(1, 2, figsize=(14, 4), gridspec_kw=dict(width_ratios=(1, 1.2)))
     plot_variants(table, ("zs_top1", "zs_top3", "i2t_R@1", "i2t_R@10", "t2i_R@10"),
                   chance={"zs_top1": 1 / len(SHAPES), "zs_top3": 3 / len(SHAPES)}, ax=ax[0])
-    plot_variants(table, ("shared:shape", "shared:hue", "shared:rotation", "independent:rotation", "gap"), ax=ax[1])
+    plot_variants(table, ("shared:shape", "shared:hue", "shared:rotation", "shared:background_hue",
+                          "independent:rotation", "gap"), ax=ax[1])
     for a in ax:
-        a.legend(fontsize=7, ncol=3)
+        a.set_ylim(min(-0.1, a.get_ylim()[0]), 1.3)
+        a.legend(fontsize=7, ncol=6, loc="upper center")
     ax[0].set_title("zero-shot shape and retrieval (dashed: chance)")
     ax[1].set_title("probes of the shared and independent image features")
     return ax
