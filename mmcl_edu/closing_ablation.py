@@ -155,7 +155,8 @@ def zero_shot_top_k(image_codes, prompt_codes, labels, ks=(1, 3)) -> dict:
     """Top-``k`` zero-shot accuracy for each ``k`` of ``ks``: the share of images whose true class
     is among the ``k`` classes whose prompt codes (row ``c`` for class ``c``) are the most
     similar (cosine). Ties count against the image (as in :func:`~mmcl_edu.structure_metrics.recall_at_k`)."""
-    z, p = F.normalize(torch.as_tensor(image_codes).float(), dim=1), F.normalize(torch.as_tensor(prompt_codes).float(), dim=1)
+    z = F.normalize(torch.as_tensor(image_codes).float(), dim=1)
+    p = F.normalize(torch.as_tensor(prompt_codes).float(), dim=1)
     labels = torch.as_tensor(labels).reshape(-1).long()
     if z.ndim != 2 or p.ndim != 2 or z.shape[1] != p.shape[1]:
         raise ValueError(f"image_codes (N, d) and prompt_codes (C, d) must have one width; got {tuple(z.shape)} "
@@ -239,12 +240,14 @@ TEST_SEED = 10**6
 
 
 def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, data=None, device=None, progress=None,
-                 checkpoint_dir=None, resume: bool = False, train_overrides=None) -> pd.DataFrame:
+                 checkpoint_dir=None, resume: bool = False, checkpoint_every: int | None = None,
+                 train_overrides=None) -> pd.DataFrame:
     """Train every variant (label → :class:`RegularizedObjective` or its keyword arguments; default
     :func:`methods` of ``preset.sizes["lambdas"]``) for every seed on :class:`AugmentedScenes`
     with :class:`SceneTwoHeadFactory` encoders, and evaluate each run (:func:`evaluate_scenes`, the
     preset's ``eval``): one row per (variant, seed) with the metrics and the training seconds.
-    ``checkpoint_dir``: one sub-folder per variant; ``resume=True`` continues from there."""
+    ``checkpoint_dir``: one sub-folder per variant, a checkpoint every ``checkpoint_every`` steps
+    (default: a twentieth of the run); ``resume=True`` continues from there."""
     from pathlib import Path
 
     variants = methods(preset.sizes["lambdas"]) if variants is None else dict(variants)
@@ -254,14 +257,17 @@ def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, da
     if not isinstance(data, AugmentedScenes):
         raise ValueError(f"data must be an AugmentedScenes; got {type(data).__name__}")
     ev = {k: v for k, v in preset.eval.items() if k in ("n_fit", "n_test", "n_retrieval")}
+    if checkpoint_dir is not None and checkpoint_every is None:
+        checkpoint_every = max(1, (train_overrides or {}).get("steps", preset.train.steps) // 20)
     rows = []
     with _cpu_threads():
         for i, (label, spec) in enumerate(variants.items()):
             objective = spec if isinstance(spec, RegularizedObjective) else RegularizedObjective(**dict(spec))
             ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
             results = train(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                            progress=progress, checkpoint_dir=ckpt, resume=resume,
-                            encoder_factory=SceneTwoHeadFactory(), loss_hook=objective, **(train_overrides or {}))
+                            progress=progress, checkpoint_dir=ckpt, checkpoint_every=checkpoint_every,
+                            resume=resume, encoder_factory=SceneTwoHeadFactory(), loss_hook=objective,
+                            **(train_overrides or {}))
             for res in results:
                 rows.append({"variant": label, "seed": res.seed, **evaluate_scenes(res, data, **ev, seed=TEST_SEED),
                              "seconds": res.train_seconds})
@@ -282,7 +288,8 @@ PAPER_TABLE = pd.DataFrame(
 def _mean_std(table, columns, scale=1.0, digits=1):
     g = table.groupby("variant", sort=False)[list(columns)]
     mean, std, n = g.mean() * scale, g.std(ddof=1) * scale, g.size()
-    fmt = lambda v, m: f"{mean.at[v, m]:.{digits}f}" + (f" ± {std.at[v, m]:.{digits}f}" if n[v] > 1 else "")  # noqa: E731
+    def fmt(v, m):
+        return f"{mean.at[v, m]:.{digits}f}" + (f" ± {std.at[v, m]:.{digits}f}" if n[v] > 1 else "")
     return pd.DataFrame({m: [fmt(v, m) for v in mean.index] for m in columns}, index=mean.index)
 
 
@@ -361,8 +368,9 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     pts = lambda s: f"{100 * s.mean():+.1f} points (seeds: {', '.join(f'{100 * x:+.1f}' for x in s)})"  # noqa: E731
     rows = []
     cy = d("CyCLIP", "zs_top1")
-    rows.append((paper, "CyCLIP stays within 2 points of CLIP in zero-shot top-1", "−1.73 (CIFAR-10), +1.05 (ImageNet)",
-                 pts(cy), "every seed within 3 points", verdict((cy.abs() <= 0.03).all())))
+    rows.append((paper, "CyCLIP stays within 2 points of CLIP in zero-shot top-1",
+                 "−1.73 (CIFAR-10), +1.05 (ImageNet)", pts(cy), "every seed within 3 points",
+                 verdict((cy.abs() <= 0.03).all())))
     for method, what, value, metric in (
             ("+ L_Sep", "L_Sep raises zero-shot top-1", "+1.66 (CIFAR-10), +3.49 (ImageNet)", "zs_top1"),
             ("+ L_Sep", "L_Sep raises the linear probe the most", "+5.68 (mean of 14 sets)", "shared:shape"),
