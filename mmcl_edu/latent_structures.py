@@ -27,7 +27,8 @@ from .evaluation import probe_accuracy, probe_threads
 from .latents import ContentStyleModel, PairedBatch
 from .losses import alignment, uniformity
 from .presets import Preset
-from .regularizers import brownian_bridge_loss, contrastive_loss, geometric_consistency_loss, separation_loss
+from .regularizers import (brownian_bridge_loss, contrastive_loss, cyclip_consistency, geometric_consistency_loss,
+                           separation_loss)
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
 from .training import train, whitening_sample
 
@@ -152,15 +153,20 @@ class TwoHeadFactory:
 @dataclass(frozen=True)
 class RegularizedObjective:
     """``L = L_Con + λ_Sep L_Sep + λ_Br L_Br + λ_GC (L_GC + L^a_GC)`` on one :class:`AugmentedBatch`
-    (a ``loss_hook`` for :func:`~mmcl_edu.training.train`; the temperature is the config's)."""
+    (a ``loss_hook`` for :func:`~mmcl_edu.training.train`; the temperature is the config's).
+
+    ``cyclip`` adds ``λ_Cy · L_GC`` alone (CyCLIP's two consistency terms,
+    :func:`~mmcl_edu.regularizers.cyclip_consistency`, without the augmented ``L^a_GC``): the
+    CyCLIP baseline of chapter 12 as a special case of geometric consistency."""
 
     sep: float = 0.0
     br: float = 0.0
     gc: float = 0.0
     bridge_t: float | str = 0.25
+    cyclip: float = 0.0
 
     def __post_init__(self):
-        for name in REGULARIZERS:
+        for name in REGULARIZERS + ("cyclip",):
             check_float(name, getattr(self, name), 0.0)
         if isinstance(self.bridge_t, str):
             check_choice("bridge_t", self.bridge_t, ("uniform",))
@@ -179,6 +185,8 @@ class RegularizedObjective:
             loss = loss + self.br * brownian_bridge_loss(z_v, z_t, z_va, self.bridge_t)
         if self.gc:
             loss = loss + self.gc * geometric_consistency_loss(z_v, z_t, z_va, z_ta)
+        if self.cyclip:
+            loss = loss + self.cyclip * sum(cyclip_consistency(z_v, z_t))
         return loss
 
 
