@@ -64,7 +64,7 @@ def resolve_size(size: str | None = None) -> str:
 # steps on the same budget) and a large learning rate (1e-2 with warm-up and cosine decay: 0.72 at
 # 3e-3 vs 0.96 at 1e-2 after 4000 steps). Two hidden layers of 256 reach the content R² of three
 # (0.96 at p_change = 0.75) in 19 s instead of 33 s; batch 256 or 2500 steps lose 0.03-0.05.
-_DAUNHAWER_QUICK = TrainConfig(steps=4000, batch_size=512, lr=1e-2, lr_schedule="cosine", warmup_steps=100,
+_DAUNHAWER_QUICK = TrainConfig(steps=3500, batch_size=512, lr=1e-2, lr_schedule="cosine", warmup_steps=100,
                                hidden=(256, 256), negatives="cross", whiten_inputs=True)
 _DAUNHAWER_FULL = TrainConfig(steps=300_000, batch_size=6144, lr=1e-4, lr_schedule="constant",
                               hidden=PAPER_HIDDEN, negatives="intra", log_every=500)
@@ -109,6 +109,8 @@ _CAI_DOWNSTREAM_QUICK = _CAI_QUICK.replace(steps=2500, lr=4e-3, hidden=(192, 192
 # 0.25 and 0.02 gave 0.15 and 0.39, so it gets λ_GC's weight (it is L_GC without L^a_GC).
 _JIANG_SCENES_QUICK = _SCENES_QUICK.replace(steps=300, batch_size=96, warmup_steps=20, encoding_dim=16, log_every=25)
 _JIANG_SCENES_FULL = _SCENES_FULL.replace(encoding_dim=32)
+# Chapter 2 only samples from the model: pairs for the shapes, for the dependence check, for the mixing gap.
+_CH02_SAMPLES = dict(n_samples=20_000, n_dependence=10_000, n_mixing=2000)
 
 _PRESETS = {
     "daunhawer": dict(
@@ -116,8 +118,8 @@ _PRESETS = {
                     "latents, p_change = 0.75, independent blocks, distinct mixing functions.",
         model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
                    mixing="distinct"),
-        quick=dict(train=_DAUNHAWER_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,)),
-        full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
+        quick=dict(train=_DAUNHAWER_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,), sizes=_CH02_SAMPLES),
+        full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2), sizes=_CH02_SAMPLES),
     ),
     "daunhawer_ablation": dict(
         description="Daunhawer et al. (2023), chapter 4's encoding-size ablation (d = 3, 7): the daunhawer "

@@ -451,3 +451,36 @@ def plot_factor_scores(table, factors=None):
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def scorecard_rows(table, encoding_dims):
+    """Chapter 5's comparison with Figure 3 of Daunhawer et al. (2023) as rows of the reproduction
+    scorecard (:data:`mmcl_edu.scorecard.ROW_COLUMNS`), from a ``run_settings(...).table`` of the
+    encoding-size sweep (settings ``d=…``): positions and shape from both encodings, the image-only
+    factors, and the hue from the image against the caption."""
+    import pandas as pd
+
+    from .scorecard import verdict
+
+    dims = [f"d={d}" for d in encoding_dims]
+    score = lambda target, modality, d: float(table.query(  # noqa: E731
+        "target == @target and modality == @modality and setting == @d")["score"].mean())
+    large = dims[-1]
+    positions = min(score(t, m, d) for t in ("x_position", "y_position") for m in ("x1", "x2") for d in dims[1:])
+    shape = min(score("shape", m, large) for m in ("x1", "x2"))
+    image_only = max(abs(score(t, m, d)) for t in ("rotation", "background_hue", "spotlight_x", "spotlight_y")
+                     for m in ("x1", "x2") for d in dims)
+    hue_image, hue_text = score("hue", "x1", large), score("hue", "x2", large)
+    paper = "Daunhawer et al. 2023"
+    rows = [
+        (paper, f"Fig. 3: the positions from both encodings (sizes {dims[1]} to {large})",
+         PAPER_PATTERN["x_position"], round(positions, 3), "accuracy ≥ 0.9", verdict(positions >= 0.9)),
+        (paper, f"Fig. 3: the shape from both encodings ({large})", PAPER_PATTERN["shape"], round(shape, 3),
+         "accuracy ≥ 0.9", verdict(shape >= 0.9)),
+        (paper, "Fig. 3: image-only factors (rotation, background, spotlight) not encoded",
+         "≈ 0 (image)", round(image_only, 3), "|R²| ≤ 0.1, every size and encoding", verdict(image_only <= 0.1)),
+        (paper, f"Fig. 3: the hue, better from the image than from the caption ({large})", PAPER_PATTERN["hue"],
+         f"image {hue_image:.2f}, text {hue_text:.2f}", "image R² ≥ 0.6 > text R²",
+         verdict(hue_image >= 0.6 and hue_text < hue_image)),
+    ]
+    return pd.DataFrame(rows, columns=["paper", "claim", "paper_value", "ours", "tolerance", "verdict"])

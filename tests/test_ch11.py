@@ -130,3 +130,19 @@ def test_jiang_preset_sizes():
     quick, full = mm.preset("jiang", "quick"), mm.preset("jiang", "full")
     assert len(full.seeds) == 3 and full.train.steps > quick.train.steps
     assert build_data(quick, device="cpu").n_classes == 16
+
+
+def test_claims_rows_follow_the_results():
+    import pandas as pd
+
+    from mmcl_edu import latent_structures as ls
+
+    def row(variant, zero_shot, image_only):
+        return dict(variant=variant, seed=0, zero_shot=zero_shot, image_only_probe=image_only)
+    table = pd.DataFrame([row("L_Con (CLIP)", 0.40, 0.70), row("+ L_Sep", 0.39, 0.70),
+                          row("+ L_Br", 0.45, 0.55), row("+ L_GC", 0.42, 0.69)])
+    out = ls.claims(table)
+    assert list(out.verdict) == ["differs", "agrees", "differs", "agrees"]
+    assert out.loc[1, "ours"] == "+5.0 points"
+    with pytest.raises(ValueError, match="variant"):
+        ls.claims(table, baseline="nope")

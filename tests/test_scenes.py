@@ -193,3 +193,20 @@ def test_preset_and_factor_table():
     import matplotlib
     matplotlib.use("Agg")
     assert len(sc.plot_factor_scores(pd.DataFrame(rows)).axes) >= len(sc.FACTORS)
+
+
+def test_scorecard_rows_read_the_sweep_table():
+    import pandas as pd
+
+    rows = []
+    for d in ("d=2", "d=8"):
+        for m in ("x1", "x2"):
+            vals = dict(x_position=0.95, y_position=0.97, shape=0.5 if d == "d=8" else 0.3,
+                        rotation=0.02, background_hue=-0.05, spotlight_x=0.01, spotlight_y=0.0,
+                        hue=0.8 if m == "x1" else 0.4)
+            rows += [dict(setting=d, modality=m, target=t, score=v) for t, v in vals.items()]
+    out = sc.scorecard_rows(pd.DataFrame(rows), (2, 8))
+    assert list(out.verdict) == ["agrees", "differs", "agrees", "agrees"]
+    assert out.loc[1, "ours"] == 0.5 and out.loc[2, "ours"] == 0.05
+    rows[0]["score"] = 0.5  # d=2's position is not part of the claim (sizes from the second on)
+    assert sc.scorecard_rows(pd.DataFrame(rows), (2, 8)).verdict[0] == "agrees"
