@@ -1,7 +1,13 @@
 """pytest hooks for the whole repository: nbval's executions of the notebooks fill the Jupyter cache
 that the book build reads, so CI executes each notebook once (see scripts/notebook_cache.py)."""
+import os
 import sys
 from pathlib import Path
+
+# Progress bars off in the notebooks' kernels (they inherit the environment), as `make test` does: under
+# nbval a long cell's stream of progress updates can overflow the kernel's output queue, and nbval then
+# fails the cell with "Timeout of 5 seconds exceeded waiting for output".
+os.environ.setdefault("MMCL_EDU_PROGRESS", "0")
 
 sys.path.insert(0, str(Path(__file__).parent / "scripts"))
 
