@@ -48,10 +48,10 @@ RECALL_KS = (1, 5, 10)
 
 
 class AugmentedScenes(SceneModel):
-    """:class:`~mmcl_edu.scenes.SceneModel` pairs plus augmented views (an :class:`AugmentedBatch`).
+    """:class:`~mmcl_edu.scenes.SceneModel` pairs plus augmented views (an :class:`~mmcl_edu.latent_structures.AugmentedBatch`).
 
     ``x^a_1`` renders the pair's factors with the image factors named in ``nuisances`` drawn
-    afresh (default :data:`DEFAULT_NUISANCES`); ``x^a_2`` states the caption's values (shape,
+    afresh (default :data:`~mmcl_edu.closing_ablation.DEFAULT_NUISANCES`); ``x^a_2`` states the caption's values (shape,
     position, and the hue through a **fresh** random palette) in another of the model's templates
     (the same one when only one is allowed). The fresh values are in ``latents["aug_<factor>"]``,
     ``latents["aug_template"]`` and ``latents["aug_colour"]``. Other arguments: as SceneModel.
@@ -242,7 +242,7 @@ TEST_SEED = 10**6
 def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, data=None, device=None, progress=None,
                  checkpoint_dir=None, resume: bool = False, checkpoint_every: int | None = None,
                  train_overrides=None) -> pd.DataFrame:
-    """Train every variant (label → :class:`RegularizedObjective` or its keyword arguments; default
+    """Train every variant (label → :class:`~mmcl_edu.latent_structures.RegularizedObjective` or its keyword arguments; default
     :func:`methods` of ``preset.sizes["lambdas"]``) for every seed on :class:`AugmentedScenes`
     with :class:`SceneTwoHeadFactory` encoders, and evaluate each run (:func:`evaluate_scenes`, the
     preset's ``eval``): one row per (variant, seed) with the metrics and the training seconds.
@@ -275,7 +275,7 @@ def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, da
 
 
 # ---------------------------------------------------------------- tables
-#: Jiang et al. (2023), CLIP track (ResNet-50 + BERT on CC3M, single runs): Table 1 zero-shot top-1/3/5 on
+#: Jiang et al. (2023), CLIP track (ResNet-50 + BERT on CC3M, single runs) — Table 1 zero-shot top-1/3/5 on
 #: CIFAR-10 and top-1 on CIFAR-100 and ImageNet-1k, Table 3 linear probe (mean of 14 data sets), in %.
 PAPER_TABLE = pd.DataFrame(
     {"CIFAR-10 top-1": [44.95, 43.22, 46.61, 43.15, 56.36], "CIFAR-10 top-3": [72.58, 71.43, 81.21, 72.77, 80.47],
@@ -445,4 +445,5 @@ def check_zero_shot_top_k(fn) -> CheckResult:
 
 __all__ = ["AugmentedScenes", "TwoHeadSceneEncoder", "SceneTwoHeadFactory", "methods", "zero_shot_top_k",
            "shape_prompts", "evaluate_scenes", "run_ablation", "paper_layout", "deltas", "plot_ablation",
-           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "claims", "check_zero_shot_top_k", "build_scenes"]
+           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "claims", "check_zero_shot_top_k", "build_scenes",
+           "SHARED_FACTORS", "IMAGE_FACTORS", "DEFAULT_NUISANCES", "RECALL_KS"]

@@ -220,7 +220,7 @@ class BoundCheck:
 
     @property
     def excess(self) -> float:
-        """The left side: ``H(y | z) − H(y | x_1, x_2) = I(x_1, x_2; y) − I(z; y)``."""
+        """The left side, ``H(y | z) − H(y | x_1, x_2) = I(x_1, x_2; y) − I(z; y)``."""
         return self.ce_feature - self.ce_inputs
 
     @property
