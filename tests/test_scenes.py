@@ -206,7 +206,11 @@ def test_scorecard_rows_read_the_sweep_table():
                         hue=0.8 if m == "x1" else 0.4)
             rows += [dict(setting=d, modality=m, target=t, score=v) for t, v in vals.items()]
     out = sc.scorecard_rows(pd.DataFrame(rows), (2, 8))
-    assert list(out.verdict) == ["agrees", "differs", "agrees", "agrees"]
+    assert list(out.verdict) == ["agrees", "differs", "agrees", "agrees", "agrees"]
     assert out.loc[1, "ours"] == 0.5 and out.loc[2, "ours"] == 0.05
+    text_hue = [r for r in rows if r["setting"] == "d=8" and r["modality"] == "x2" and r["target"] == "hue"][0]
+    text_hue["score"] = 0.9  # the caption's hue above the image's: the paper's pattern is not seen
+    assert list(sc.scorecard_rows(pd.DataFrame(rows), (2, 8)).verdict) == ["agrees", "differs", "agrees", "agrees",
+                                                                            "differs"]
     rows[0]["score"] = 0.5  # d=2's position is not part of the claim (sizes from the second on)
     assert sc.scorecard_rows(pd.DataFrame(rows), (2, 8)).verdict[0] == "agrees"
