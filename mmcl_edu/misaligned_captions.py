@@ -253,7 +253,7 @@ def plot_heatmaps(table: pd.DataFrame, view: str = "l2", expected: pd.DataFrame 
                       rotation=60, ha="right", fontsize=8)
         ax.set_yticks(range(n_rows), tab.index if k == 0 else [])
         ax.set_title(name, fontsize=10)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="score above chance (0 = chance, 1 = perfect)")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="score above chance")
     if title:
         fig.suptitle(title, fontsize=11)
     return fig

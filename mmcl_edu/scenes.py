@@ -391,7 +391,8 @@ class SceneModel(PairedModel):
     def __repr__(self):
         return (f"SceneModel(image_size={self.image_size}, palette_size={self.palette_size}, "
                 f"hue_depends_on_x={self.hue_depends_on_x}, caption_noise={self.caption_noise}, "
-                f"templates={self.templates}, omitted={self.omitted}, seed={self.seed}, device='{self.device}')")
+                f"templates={self.templates}, " + (f"omitted={self.omitted}, " if self.omitted else "")
+                + f"seed={self.seed}, device='{self.device}')")
 
 
 # ---- chapter 5: the encoding-size experiment and its figures
