@@ -96,7 +96,8 @@ _SCENES_FULL = TrainConfig(steps=20_000, batch_size=256, lr=1e-3, lr_schedule="c
 # Chapter 8 (misaligned captions on chapter 5's scenes). Quick: 24 × 24 images and batch 64 make a step about
 # three times cheaper than chapter 5's, so 2000 steps fit the budget; tuned on one CPU thread: at 400 steps of
 # batch 128 an omitted or perturbed position is still well above chance from the image (0.6–0.8 accuracy, chance
-# 1/3), after 2000 steps of batch 64 it is within 0.05 of chance. Full: chapter 5's full encoders and images.
+# 1/3), after 2000 steps of batch 64 it is within 0.05 of chance. The dependence run needs no slow exclusion
+# (an omitted hue leaves at once): 1200 steps ("lesson_steps"). Full: chapter 5's full encoders and images.
 _CAPTIONS_QUICK = _SCENES_QUICK.replace(steps=2000, batch_size=64, encoding_dim=8, log_every=50)
 _CAPTIONS_FULL = _SCENES_FULL.replace(encoding_dim=8)
 # The grid: complete captions, one factor omitted, one perturbed, one omitted and one perturbed. (Omitting y and
@@ -220,11 +221,11 @@ _PRESETS = {
         model=dict(image_size=24, palette_size=4),
         quick=dict(train=_CAPTIONS_QUICK, eval=dict(n_fit=1000, n_test=1000, n_cv=200, regressors=("nonlinear",)),
                    seeds=(0,), sizes=dict(policies=_CAPTION_POLICIES, p_perturb=0.9, small_dim=2, n_show=8,
-                                          dependent_policy=dict(omitted=("hue",)))),
+                                          dependent_policy=dict(omitted=("hue",)), lesson_steps=1200)),
         full=dict(model=dict(image_size=64), train=_CAPTIONS_FULL,
                   eval=dict(n_fit=4000, n_test=4000, n_cv=1000, regressors=("nonlinear",)), seeds=(0, 1, 2),
                   sizes=dict(policies=_CAPTION_POLICIES, p_perturb=0.9, small_dim=2, n_show=8,
-                             dependent_policy=dict(omitted=("hue",)))),
+                             dependent_policy=dict(omitted=("hue",)), lesson_steps=20_000)),
     ),
     "cai_downstream": dict(
         description="Cai et al. (2025), chapter 9: one encoder pair per caption policy I_θ = [k], frozen and "
