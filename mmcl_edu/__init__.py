@@ -16,6 +16,7 @@ module                    what it holds                                      cha
 ``misalignment``          selection and perturbation bias                    6–7, 9
 ``misalignment_theory``   numerical checks of the misalignment theorem       6
 ``misalignment_simulations``  sweeps, R² heatmaps, dependent-case oracle     7
+``misaligned_captions``   caption policies on the scenes, heatmaps, norm     8
 ``encoders``              MLP encoders ``g_i`` (optional input whitening);   all
                           image CNN and caption ConvNet
 ``training``              the training loop (CPU or GPU, checkpoints)        all

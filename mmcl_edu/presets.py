@@ -96,6 +96,18 @@ _SCENES_QUICK = TrainConfig(steps=400, batch_size=128, lr=5e-3, lr_schedule="cos
 _SCENES_FULL = TrainConfig(steps=20_000, batch_size=256, lr=1e-3, lr_schedule="cosine", warmup_steps=500,
                            hidden=(32, 64, 128, 256), similarity="cosine", temperature=0.1, negatives="cross",
                            grad_clip=None, log_every=200)
+# Chapter 8 (misaligned captions on chapter 5's scenes). Quick: 24 × 24 images and batch 64 make a step about
+# three times cheaper than chapter 5's, so 2000 steps fit the budget; tuned on one CPU thread: at 400 steps of
+# batch 128 an omitted or perturbed position is still well above chance from the image (0.6–0.8 accuracy, chance
+# 1/3), after 2000 steps of batch 64 it is within 0.05 of chance. The dependence run needs no slow exclusion
+# (an omitted hue leaves at once): 1200 steps ("lesson_steps"). Full: chapter 5's full encoders and images.
+_CAPTIONS_QUICK = _SCENES_QUICK.replace(steps=2000, batch_size=64, encoding_dim=8, log_every=50)
+_CAPTIONS_FULL = _SCENES_FULL.replace(encoding_dim=8)
+# The grid: complete captions, one factor omitted, one perturbed, one omitted and one perturbed. (Omitting y and
+# perturbing x leaves only shape and hue, the two hardest factors, to align: in the quick run the encoders then
+# fell back on the spotlight and the template; omitting the hue and perturbing x keeps y, which aligns at once.)
+_CAPTION_POLICIES = (dict(), dict(omitted=("y_position",)), dict(perturbed=("x_position",)),
+                     dict(omitted=("hue",), perturbed=("x_position",)))
 # Chapter 3's short run: smaller than the quick preset (two hidden layers of 128, batch 256, 1200 steps,
 # about 10 s on 2 cores), long enough to show content rising and m_1 falling.
 _DAUNHAWER_SHORT_QUICK = _DAUNHAWER_QUICK.replace(steps=1200, batch_size=256, hidden=(128, 128), warmup_steps=50)
@@ -243,6 +255,22 @@ _PRESETS = {
         full=dict(model=dict(image_size=64), train=_JIANG_SCENES_FULL, seeds=(0, 1, 2),
                   eval=dict(n_fit=4000, n_test=4000, n_retrieval=1000),
                   sizes=dict(lambdas=dict(cyclip=0.002, sep=0.3, br=0.05, gc=0.002))),  # L_GC grows with B: 96/256
+    ),
+    "cai_captions": dict(
+        description="Cai et al. (2025), the image/caption experiment on chapter 5's scenes (mmcl_edu.misaligned_captions): "
+                    "captions that omit shared factors (selection, I_θ) or redraw a factor's word with probability "
+                    "0.9 (perturbation, I_ρ); one image CNN and caption ConvNet per caption policy, cosine InfoNCE, "
+                    "encoding size 8, every factor probed from the L2-normalised encodings. Quick: 24 × 24 images, "
+                    "batch 64, 2000 steps, one seed; full: 64 × 64 images, chapter 5's full encoders, 20,000 steps, "
+                    "three seeds.",
+        model=dict(image_size=24, palette_size=4),
+        quick=dict(train=_CAPTIONS_QUICK, eval=dict(n_fit=1000, n_test=1000, n_cv=200, regressors=("nonlinear",)),
+                   seeds=(0,), sizes=dict(policies=_CAPTION_POLICIES, p_perturb=0.9, small_dim=2, n_show=8,
+                                          dependent_policy=dict(omitted=("hue",)), lesson_steps=1200)),
+        full=dict(model=dict(image_size=64), train=_CAPTIONS_FULL,
+                  eval=dict(n_fit=4000, n_test=4000, n_cv=1000, regressors=("nonlinear",)), seeds=(0, 1, 2),
+                  sizes=dict(policies=_CAPTION_POLICIES, p_perturb=0.9, small_dim=2, n_show=8,
+                             dependent_policy=dict(omitted=("hue",)), lesson_steps=20_000)),
     ),
     "cai_downstream": dict(
         description="Cai et al. (2025), chapter 9: one encoder pair per caption policy I_θ = [k], frozen and "

@@ -19,9 +19,11 @@ factor              kind         seen by     values
 ==================  ===========  ==========  =====================================================
 
 ``hue_depends_on_x=True`` draws the hue inside the third of ``HUE_RANGE`` that belongs to the
-x-position (a causal link between two shared factors, used by chapter 8). ``caption_noise``
-(factor → probability) replaces the caption's value of a shared discrete factor by a uniform draw:
-a per-factor perturbation hook for misaligned captions; the caption's values are always in
+x-position (a causal link between two shared factors, used by chapter 8). Two caption policies
+(chapter 8, Cai et al.'s selection and perturbation bias): ``omitted`` (factor names of
+``CAPTION_FACTORS``) leaves those factors' words out of every caption (they are not in ``I_θ``);
+``caption_noise`` (factor → probability) replaces the caption's value of a shared discrete factor
+by a uniform draw (they are in ``I_ρ``). The caption's values of the mentioned factors are in
 ``latents["caption_<factor>"]``.
 
 Rendering is vectorised in torch on the model's device (one signed-distance map per shape, a
@@ -89,6 +91,9 @@ FACTORS = {f.name: f for f in (
     Factor("template", "discrete", "text", len(TEMPLATES)),
 )}
 CAPTION_NOISE_FACTORS = ("shape", "x_position", "y_position")
+#: The shared factors a caption can mention (and ``omitted`` can leave out), with their slot.
+CAPTION_FACTORS = ("shape", "x_position", "y_position", "hue")
+_SLOT_KIND = {"shape": 1, "x_position": 2, "y_position": 3, "hue": 4}  # hue: the {colour} slot
 OBJECT_HALF_SIZE = 0.15  # a fraction of the image side
 
 
@@ -190,7 +195,11 @@ class SceneModel(PairedModel):
     hue_depends_on_x : bool, default False
     caption_noise : dict, optional
         ``{factor: p}`` for factors of ``CAPTION_NOISE_FACTORS``: with probability ``p`` the caption
-        states a uniformly drawn value instead of the image's.
+        states a uniformly drawn value instead of the image's (perturbation bias).
+    omitted : sequence of str, default ()
+        Factors of ``CAPTION_FACTORS`` whose words no caption contains (selection bias): their slot
+        is left out of the sentence. At least one factor must stay mentioned, and an omitted
+        factor cannot also be in ``caption_noise``.
     templates : sequence of int, optional
         Template indices to draw from (default: all 5).
     device : None, str or torch.device
@@ -199,7 +208,8 @@ class SceneModel(PairedModel):
     blocks = tuple(FACTORS)
 
     def __init__(self, image_size: int = 32, palette_size: int = 4, hue_depends_on_x: bool = False,
-                 caption_noise: dict | None = None, templates=None, seed: int = 0, device=None):
+                 caption_noise: dict | None = None, templates=None, seed: int = 0, device=None,
+                 omitted=()):
         self.image_size = check_int("image_size", image_size, 16)
         if image_size > 256:
             raise ValueError(f"image_size must be an integer in [16, 256]; got {image_size}")
@@ -212,6 +222,18 @@ class SceneModel(PairedModel):
         for name, p in (caption_noise or {}).items():
             check_choice("caption_noise (factor)", name, CAPTION_NOISE_FACTORS)
             self.caption_noise[name] = check_float(f"caption_noise[{name!r}]", p, 0.0, 1.0)
+        if isinstance(omitted, str):
+            omitted = (omitted,)
+        for name in omitted:
+            check_choice("omitted (each)", name, CAPTION_FACTORS)
+        self.omitted = tuple(n for n in CAPTION_FACTORS if n in set(omitted))
+        if len(self.omitted) != len(tuple(omitted)):
+            raise ValueError(f"omitted must not repeat a factor; got {tuple(omitted)}")
+        if len(self.omitted) == len(CAPTION_FACTORS):
+            raise ValueError(f"omitted must leave at least one of {CAPTION_FACTORS} in the captions")
+        both = sorted(set(self.omitted) & set(self.caption_noise))
+        if both:
+            raise ValueError(f"a factor cannot be both omitted and in caption_noise (perturbed); got {both}")
         templates = tuple(range(len(TEMPLATES))) if templates is None else tuple(templates)
         if not templates:
             raise ValueError(f"templates must name at least one of {tuple(range(len(TEMPLATES)))}")
@@ -322,12 +344,18 @@ class SceneModel(PairedModel):
 
     def caption_ids(self, caption_factors: dict) -> torch.Tensor:
         """Padded word ids ``(N, CAPTION_LENGTH)`` from the caption's factors (``shape``,
-        ``x_position``, ``y_position``, ``colour`` index into COLOURS, ``template``)."""
+        ``x_position``, ``y_position``, ``colour`` index into COLOURS, ``template``); the slots of
+        ``omitted`` factors are left out (words after them move up, padding stays at the end)."""
         t = caption_factors["template"].view(-1)
         ids, kind = self._pattern_ids[t], self._pattern_kind[t]
-        for k, table, name in ((1, self._shape_ids, "shape"), (2, self._x_ids, "x_position"),
-                               (3, self._y_ids, "y_position"), (4, self.colour_ids, "colour")):
-            ids = torch.where(kind == k, table[caption_factors[name].view(-1, 1)], ids)
+        for k, table, name, factor in ((1, self._shape_ids, "shape", "shape"), (2, self._x_ids, "x_position", "x_position"),
+                                       (3, self._y_ids, "y_position", "y_position"), (4, self.colour_ids, "colour", "hue")):
+            if factor in self.omitted:  # selection bias: the slot stays empty, and the sentence closes up
+                ids = torch.where(kind == k, torch.zeros_like(ids), ids)
+            else:
+                ids = torch.where(kind == k, table[caption_factors[name].view(-1, 1)], ids)
+        if self.omitted:
+            ids = ids.gather(1, (ids == 0).long().argsort(dim=1, stable=True))
         return ids
 
     def _sample_latents(self, n, g):
@@ -342,7 +370,8 @@ class SceneModel(PairedModel):
                 value = torch.where(flip, other, value)
             cap[name] = value
         latents = dict(f)
-        latents.update({f"caption_{k}": v for k, v in cap.items() if k != "template"})
+        latents.update({f"caption_{k}": v for k, v in cap.items()
+                        if k != "template" and (k if k != "colour" else "hue") not in self.omitted})
         return latents, self.render(f), self.caption_ids(cap)
 
     @torch.no_grad()
@@ -362,7 +391,8 @@ class SceneModel(PairedModel):
     def __repr__(self):
         return (f"SceneModel(image_size={self.image_size}, palette_size={self.palette_size}, "
                 f"hue_depends_on_x={self.hue_depends_on_x}, caption_noise={self.caption_noise}, "
-                f"templates={self.templates}, seed={self.seed}, device='{self.device}')")
+                f"templates={self.templates}, " + (f"omitted={self.omitted}, " if self.omitted else "")
+                + f"seed={self.seed}, device='{self.device}')")
 
 
 # ---- chapter 5: the encoding-size experiment and its figures
