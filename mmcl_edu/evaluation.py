@@ -153,6 +153,7 @@ def evaluate(result, model, *, n_fit: int = 3000, n_test: int = 3000, regressors
     return pd.DataFrame(rows, columns=["seed", "modality", "target", "dim", "regressor", "r2"])
 
 
+#: The columns of a per-factor probe table.
 FACTOR_COLUMNS = ["seed", "modality", "target", "dim", "regressor", "metric", "score", "chance", "r2"]
 
 

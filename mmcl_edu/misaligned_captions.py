@@ -35,9 +35,9 @@ from .scenes import CAPTION_FACTORS, CAPTION_NOISE_FACTORS, FACTORS, SceneModel
 
 #: The shared factors, in the order of the semantics ``c_1 … c_4`` (0-based indices 0 … 3).
 SEMANTICS = CAPTION_FACTORS
-#: Every factor, as the heatmaps' columns: the semantics, then image-only, then text-only ones.
+#: Every factor, as the heatmaps' columns — the semantics, then image-only, then text-only ones.
 COLUMNS = SEMANTICS + tuple(n for n, f in FACTORS.items() if f.seen_by == "image") + ("template",)
-#: How an encoding is probed: the L2-normalised vector, the raw vector, its raw norm alone.
+#: How an encoding is probed — the L2-normalised vector, the raw vector, its raw norm alone.
 VIEWS = ("l2", "raw", "norm")
 MODALITIES = ("x1", "x2")
 SHORT = {"shape": "shape", "x_position": "x", "y_position": "y", "hue": "hue"}

@@ -90,6 +90,7 @@ FACTORS = {f.name: f for f in (
     Factor("spotlight_y", "continuous", "image", (0.0, 1.0)),
     Factor("template", "discrete", "text", len(TEMPLATES)),
 )}
+#: The factors a caption policy may perturb (discrete, stated by the caption).
 CAPTION_NOISE_FACTORS = ("shape", "x_position", "y_position")
 #: The shared factors a caption can mention (and ``omitted`` can leave out), with their slot.
 CAPTION_FACTORS = ("shape", "x_position", "y_position", "hue")
