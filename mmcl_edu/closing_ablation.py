@@ -32,7 +32,7 @@ from ._validation import check_choice, check_int
 from .checks import CheckResult, compare_outputs, stub_aware
 from .encoders import ImageEncoder, TextEncoder
 from .evaluation import fit_regressor, probe_accuracy, probe_threads, r2_per_dimension
-from .latent_structures import AugmentedBatch, RegularizedObjective, _cpu_threads
+from .latent_structures import AugmentedBatch, RegularizedObjective, cpu_threads
 from .losses import alignment, uniformity
 from .presets import Preset
 from .scenes import COLOURS, FACTORS, SHAPES, SceneModel
@@ -260,7 +260,7 @@ def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, da
     if checkpoint_dir is not None and checkpoint_every is None:
         checkpoint_every = max(1, (train_overrides or {}).get("steps", preset.train.steps) // 20)
     rows = []
-    with _cpu_threads():
+    with cpu_threads():
         for i, (label, spec) in enumerate(variants.items()):
             objective = spec if isinstance(spec, RegularizedObjective) else RegularizedObjective(**dict(spec))
             ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"

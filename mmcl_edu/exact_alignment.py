@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ._validation import check_float, check_int
 from .evaluation import probe_accuracy, probe_threads
-from .latent_structures import AugmentedPairs, _cpu_threads, build_data
+from .latent_structures import AugmentedPairs, cpu_threads, build_data
 from .losses import alignment
 from .presets import Preset
 from .regularizers import contrastive_loss
@@ -158,7 +158,7 @@ def run_settings(preset: Preset, settings: dict, *, seeds=None, data=None, devic
     if track:
         tb = data.sample(ev.get("n_track", 1000), seed=TRACK_SEED)
         tracker = GapTracker(tb.x1, tb.x2)
-    with _cpu_threads():
+    with cpu_threads():
         for i, (label, spec) in enumerate(settings.items()):
             spec = dict(spec)
             unknown = set(spec) - {"align", "temperature"}

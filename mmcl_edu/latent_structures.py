@@ -244,12 +244,12 @@ def run_variants(preset: Preset, variants: dict, *, seeds=None, data=None, devic
     ``checkpoint_dir`` each variant checkpoints into its own sub-folder (``resume=True`` continues)."""
     from pathlib import Path
 
-    with _cpu_threads():
+    with cpu_threads():
         return _run_variants(preset, variants, seeds, data, device, progress, checkpoint_dir, resume,
                              train_overrides, eval_seed)
 
 
-def _cpu_threads():
+def cpu_threads():
     """One torch thread for this chapter's runs unless ``$MMCL_EDU_THREADS`` says otherwise: its
     encoders are small, and on a busy 2-core machine two OpenMP threads made a run 2–15× slower
     than one (measured); restored afterwards."""

@@ -122,6 +122,10 @@ _CAI_DOWNSTREAM_QUICK = _CAI_QUICK.replace(steps=2500, lr=4e-3, hidden=(192, 192
 # 0.25 and 0.02 gave 0.15 and 0.39, so it gets λ_GC's weight (it is L_GC without L^a_GC).
 _JIANG_SCENES_QUICK = _SCENES_QUICK.replace(steps=300, batch_size=96, warmup_steps=20, encoding_dim=16, log_every=25)
 _JIANG_SCENES_FULL = _SCENES_FULL.replace(encoding_dim=32)
+# Chapters 10 and 11 (Jiang et al. 2023): one paired-data model with an information gap (16 content classes,
+# 4 image-only classes from m_1[0]); see mmcl_edu.latent_structures.AugmentedPairs.
+_JIANG_MODEL = dict(content_dim=4, style_dim=2, specific_dim=2, p_change=1.0, dependence="independent",
+                    mixing="distinct", class_dims=2, bins=4, image_bins=4)
 # Chapter 2 only samples from the model: pairs for the shapes, for the dependence check, for the mixing gap.
 _CH02_SAMPLES = dict(n_samples=20_000, n_dependence=10_000, n_mixing=2000)
 
@@ -203,8 +207,7 @@ _PRESETS = {
                     "m_1 (4 image-only classes from m_1[0]) and 2-d text-only wording m_2; L_Con plus the "
                     "regularizers. Quick: 800 steps of batch 256, two seeds, a 3-point λ sweep of 400 steps; full: 20,000 steps of "
                     "batch 1024, wider encoders, three seeds.",
-        model=dict(content_dim=4, style_dim=2, specific_dim=2, p_change=1.0, dependence="independent",
-                   mixing="distinct", class_dims=2, bins=4, image_bins=4),
+        model=_JIANG_MODEL,
         quick=dict(train=_JIANG_QUICK, seeds=(0, 1),
                    eval=dict(n_fit=2000, n_test=2000, sweep_steps=400,
                              sweep_grid=dict(sep=(0.3, 1.0, 3.0), br=(0.3, 1.0, 3.0), gc=(0.003, 0.03, 0.3)))),
@@ -219,8 +222,7 @@ _PRESETS = {
                     "for the modality gap. Quick: 600 steps of batch 256, one seed (about 5 s per run on one CPU "
                     "thread); full: 10,000 steps of batch 1024, wider encoders, three seeds, a finer grid (not run "
                     "on a GPU by the authors of the chapter yet).",
-        model=dict(content_dim=4, style_dim=2, specific_dim=2, p_change=1.0, dependence="independent",
-                   mixing="distinct", class_dims=2, bins=4, image_bins=4),
+        model=_JIANG_MODEL,
         quick=dict(train=_JIANG_QUICK.replace(steps=600), seeds=(0,),
                    eval=dict(n_fit=2000, n_test=2000, n_track=1000),
                    sizes=dict(lambdas=(0.0, 1.0, 3.0, 10.0), temperatures=(0.02, 0.3, 1.0), cone_seeds=(0, 1, 2, 3, 4),

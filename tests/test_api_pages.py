@@ -1,15 +1,9 @@
 """The API reference lists every public module (scripts/api_pages.py): a new module cannot be left out."""
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+import api_pages  # scripts/ is on sys.path (the root conftest.py)
 
 
 def _api_pages():
-    spec = importlib.util.spec_from_file_location("api_pages", ROOT / "scripts" / "api_pages.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return api_pages
 
 
 def test_every_public_module_has_a_current_page_and_toc_entry():

@@ -143,11 +143,8 @@ def test_chapter_title_carries_its_number(path):
 
 
 def _link_chapters():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("link_chapters", ROOT / "scripts" / "link_chapters.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import link_chapters  # scripts/ is on sys.path (the root conftest.py)
+    return link_chapters
 
 
 def test_chapter_mentions_are_links():
