@@ -22,7 +22,8 @@ module                    what it holds                                      cha
 ``training``              the training loop (CPU or GPU, checkpoints)        all
 ``evaluation``            R² and accuracy probes                             4, 5, 7, 9
 ``presets``               quick (CPU) and full (GPU) configurations          all
-``experiments``           train-and-evaluate runners for the chapters        4, 7, 9
+``experiments``           train-and-evaluate runners for the chapters        4, 5, 7, 9
+``parallel``              a CPU run's settings side by side, one thread each 4–5, 7–9, 11–12
 ``negate_or_embrace``     downstream targets, heavy-tailed shift, OOD probes 9
 ``information``           exact entropies, mutual information, Δ_p,          10
                           Theorem 3.1 on discrete tables
@@ -42,6 +43,12 @@ import torch as _torch
 # Thread count for CPU training: MMCL_EDU_THREADS wins; otherwise torch's default (all cores).
 if _os.environ.get("MMCL_EDU_THREADS"):
     _torch.set_num_threads(int(_os.environ["MMCL_EDU_THREADS"]))
+
+from .training import flush_denormals as _flush_denormals  # noqa: E402
+
+# Denormal floats flushed to zero on the CPU, before torch starts its worker threads (they inherit the
+# mode): the late phase of a CPU training run gets about 1.5x faster. See training.flush_denormals.
+_flush_denormals()
 
 from .encoders import MLPEncoder, make_encoders
 from .evaluation import evaluate, predictability, probe_accuracy, summarize

@@ -73,6 +73,7 @@ def run_experiment(preset: Preset, *, seeds=None, device=None, model_seed: int =
 
 # ---- Part I: chapter 4 (Daunhawer et al. 2023, numerical simulations) ----
 import re  # noqa: E402
+import time  # noqa: E402
 from dataclasses import field  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -114,14 +115,26 @@ class SettingsRun:
     experiments: dict
     table: pd.DataFrame
     models: dict = field(default_factory=dict, repr=False)  # generative models by their arguments
+    wall_seconds: float = 0.0  # on the clock, training and evaluation (side by side on a CPU)
 
     @property
     def train_seconds(self) -> float:
+        """Training time summed over the settings (more than ``wall_seconds`` when they ran side by side)."""
         return sum(e.train_seconds for e in self.experiments.values())
+
+    def subset(self, labels) -> "SettingsRun":
+        """The settings ``labels`` (an iterable of labels, e.g. a settings dict) as a run of their own."""
+        labels = list(labels)
+        missing = [label for label in labels if label not in self.experiments]
+        if missing:
+            raise ValueError(f"labels must be settings of this run ({list(self.experiments)}); got {missing}")
+        return SettingsRun({label: self.experiments[label] for label in labels},
+                           self.table[self.table["setting"].isin(labels)].reset_index(drop=True), self.models,
+                           self.wall_seconds)
 
 
 def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_overrides=None, seeds=None,
-                 device=None, progress=None, checkpoint_dir=None, resume=False, reuse=None,
+                 device=None, progress=None, checkpoint_dir=None, resume=False, reuse=None, workers=None,
                  **model_overrides) -> SettingsRun:
     """Train and evaluate one configuration per setting (default: :data:`DAUNHAWER_SETTINGS`).
 
@@ -133,13 +146,22 @@ def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_ov
     lends its generative models to settings with the same model arguments (drawing the mixing
     functions takes seconds).
 
+    On a CPU, the settings train side by side in ``workers`` processes of one thread each
+    (default: one per available core, or ``$MMCL_EDU_WORKERS``; see :mod:`mmcl_edu.parallel`),
+    longest first, with one progress bar over the settings; ``workers=1``, a GPU, or a system
+    without ``fork`` train them in turn in this process.
+
     >>> runs = run_settings(preset("daunhawer"))
     >>> runs.table.groupby(["setting", "target"]).r2.mean()
     """
+    from .parallel import map_jobs, worker_count
+    from .training import progress_enabled
+
     settings = DAUNHAWER_SETTINGS if settings is None else settings
     if not settings:
         raise ValueError("settings must name at least one configuration")
-    experiments, models = {}, dict(reuse.models) if reuse is not None else {}
+    models = dict(reuse.models) if reuse is not None else {}
+    jobs, costs = [], []
     for label, spec in settings.items():
         spec = dict(spec)
         train_o = {**(train_overrides or {}), **spec.pop("train", {})}
@@ -151,11 +173,27 @@ def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_ov
         ckpt = None
         if checkpoint_dir is not None:
             ckpt = Path(checkpoint_dir) / re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_")
-        experiments[label] = run_experiment(preset, seeds=seeds, device=device, train_overrides=train_o,
-                                            eval_overrides=eval_o, progress=progress, checkpoint_dir=ckpt,
-                                            resume=resume, label=label, model=models[key])
+        jobs.append((label, models[key], train_o, eval_o, ckpt))
+        costs.append(train_o.get("steps", preset.train.steps if preset.train is not None else 0))
+    n_workers = worker_count(len(jobs), workers, device_type=jobs[0][1].device.type)
+
+    def run_one(label, model, train_o, eval_o, ckpt):
+        exp = run_experiment(preset, seeds=seeds, device=device, train_overrides=train_o, eval_overrides=eval_o,
+                             progress=progress if n_workers == 1 else False, checkpoint_dir=ckpt,
+                             resume=resume, label=label, model=model)
+        exp.model = None  # not sent back from a worker: the caller has it
+        return exp
+
+    start = time.perf_counter()
+    order = sorted(range(len(jobs)), key=lambda i: -costs[i])  # longest first: no worker idles at the end
+    done = map_jobs(run_one, jobs, n_workers, order=order, desc="settings",
+                    progress=n_workers > 1 and progress_enabled(progress))
+    experiments = {}
+    for (label, model, *_), exp in zip(jobs, done):
+        exp.model = model
+        experiments[label] = exp
     table = pd.concat([e.table for e in experiments.values()], ignore_index=True)
-    return SettingsRun(experiments, table, models)
+    return SettingsRun(experiments, table, models, time.perf_counter() - start)
 
 
 def ablation_settings(preset: Preset, encoding_dims=(3, 7), shared: bool = True) -> dict:

@@ -26,11 +26,12 @@ from .encoders import ACTIVATIONS, MLPEncoder
 from .evaluation import probe_accuracy, probe_threads
 from .latents import ContentStyleModel, PairedBatch
 from .losses import alignment, uniformity
+from .parallel import map_jobs, worker_count
 from .presets import Preset
 from .regularizers import (brownian_bridge_loss, contrastive_loss, cyclip_consistency, geometric_consistency_loss,
                            separation_loss)
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
-from .training import train, whitening_sample
+from .training import progress_enabled, train, whitening_sample
 
 REGULARIZERS = ("sep", "br", "gc")
 
@@ -276,16 +277,23 @@ def _run_variants(preset, variants, seeds, data, device, progress, checkpoint_di
     data = build_data(preset, device=device) if data is None else data
     ev = preset.eval
     factory = TwoHeadFactory()
-    rows = []
-    for i, (label, spec) in enumerate(variants.items()):
+    objectives = {label: _objective(spec) for label, spec in variants.items()}
+    n_workers = worker_count(len(objectives), device_type=data.device.type)
+
+    def run_one(i, label):
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
         results = train(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                        progress=progress, checkpoint_dir=ckpt, resume=resume, encoder_factory=factory,
-                        loss_hook=_objective(spec), **(train_overrides or {}))
+                        progress=progress if n_workers == 1 else False, checkpoint_dir=ckpt, resume=resume,
+                        encoder_factory=factory, loss_hook=objectives[label], **(train_overrides or {}))
+        rows = []
         for res in results:
             metrics = evaluate_structure(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000), seed=eval_seed)
             rows.append({"variant": label, "seed": res.seed, **metrics, "seconds": res.train_seconds})
-    return pd.DataFrame(rows)
+        return rows
+
+    done = map_jobs(run_one, list(enumerate(objectives)), n_workers, desc="variants",
+                    progress=n_workers > 1 and progress_enabled(progress))
+    return pd.DataFrame([row for rows in done for row in rows])
 
 
 def lambda_sweep(preset: Preset, regularizer: str, grid, *, data=None, seeds=(0,), device=None,

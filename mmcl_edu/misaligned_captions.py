@@ -177,17 +177,19 @@ class PolicyRuns:
 
 
 def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint_dir=None, resume: bool = False,
-                 train_overrides=None, progress=None, **model_overrides) -> PolicyRuns:
+                 train_overrides=None, progress=None, workers=None, **model_overrides) -> PolicyRuns:
     """Train ``(g_1, g_2)`` on the captions of each policy (``{label: CaptionPolicy or dict}``) and
     probe ``targets`` (default :data:`COLUMNS`) from each of ``views`` with the preset's evaluation.
 
     ``cfg`` is the chapter's preset (``"cai_captions"``): model arguments, training config, seeds,
     probe sizes. With ``checkpoint_dir``, each policy checkpoints into its own sub-folder and
     ``resume=True`` continues interrupted runs. ``model_overrides`` (e.g. ``hue_depends_on_x=True``)
-    apply to every policy."""
+    apply to every policy. On a CPU the policies train side by side in ``workers`` one-thread
+    processes (:mod:`mmcl_edu.parallel`; default one per core, ``workers=1``: in turn)."""
     from .evaluation import evaluate, probe_threads
     from .experiments import checkpoint_subdir
-    from .training import train
+    from .parallel import map_jobs, worker_count
+    from .training import progress_enabled, train
 
     if not isinstance(policies, dict) or not policies:
         raise ValueError("policies must be a non-empty dict label -> CaptionPolicy")
@@ -195,18 +197,22 @@ def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint
     for v in views:
         check_choice("views (each)", v, VIEWS)
     targets = list(COLUMNS if targets is None else targets)
-    models, results, tables = {}, {}, []
-    for label, pol in policies.items():
-        pol = as_policy(pol)
-        model = scene_model(cfg, pol, **model_overrides)
+    models = {label: scene_model(cfg, as_policy(pol), **model_overrides) for label, pol in policies.items()}
+    n_workers = worker_count(len(models), workers, device_type=next(iter(models.values())).device.type)
+
+    def run_one(label):
         ckpt = checkpoint_subdir(checkpoint_dir, "".join(ch if ch.isalnum() else "_" for ch in label))
-        res = train(model, cfg.train, seeds=cfg.seeds, checkpoint_dir=ckpt, resume=resume, progress=progress,
-                    **(train_overrides or {}))
+        res = train(models[label], cfg.train, seeds=cfg.seeds, checkpoint_dir=ckpt, resume=resume,
+                    progress=progress if n_workers == 1 else False, **(train_overrides or {}))
         with probe_threads():
-            for v in views:
-                t = evaluate([EmbeddingView(r, v) for r in res], model, targets=targets, **cfg.eval)
-                tables.append(t.assign(setting=label, view=v))
-        models[label], results[label] = model, res
+            tabs = [evaluate([EmbeddingView(r, v) for r in res], models[label], targets=targets, **cfg.eval)
+                    .assign(setting=label, view=v) for v in views]
+        return res, tabs
+
+    done = map_jobs(run_one, [(label,) for label in models], n_workers, desc="policies",
+                    progress=n_workers > 1 and progress_enabled(progress))
+    results = {label: res for label, (res, _) in zip(models, done)}
+    tables = [t for _, tabs in done for t in tabs]
     table = pd.concat(tables, ignore_index=True)
     table = table[["setting", "view"] + [c for c in table.columns if c not in ("setting", "view")]]
     return PolicyRuns(dict(policies), models, results, table)

@@ -12,6 +12,8 @@ training device, from a generative model (:class:`~mmcl_edu.latents.ContentStyle
   the last one to exactly the result of an uninterrupted run (the data stream's RNG state is
   checkpointed too);
 * is deterministic for a given seed and device;
+* runs with denormal floats flushed to zero on the CPU, which ``import mmcl_edu`` switches on
+  (:func:`flush_denormals`: the late phase of a CPU run is about 1.5× faster);
 * stops with a ``FloatingPointError`` when the loss becomes NaN or infinite.
 """
 from __future__ import annotations
@@ -177,6 +179,24 @@ def _lr_lambda(cfg: TrainConfig):
 
 def _checkpoint_path(checkpoint_dir, seed) -> Path:
     return Path(checkpoint_dir) / f"seed{seed}.pt"
+
+
+def flush_denormals() -> bool:
+    """Flush denormal floats to zero on the CPU from now on (``torch.set_flush_denormal(True)``);
+    ``import mmcl_edu`` calls it. Returns whether the CPU supports it.
+
+    Why: with AdamW, the moment estimates and the weight-decayed weights of directions that get
+    (almost) no gradient shrink geometrically into the denormal range (below about 1e-38 in
+    float32), where every operation on them is many times slower on a CPU. Measured on chapter 4's
+    quick run (4,000 steps, 2 threads): 34.9 s without flushing, 23.6 s with it; the second half of
+    a run is the slow one. Numbers that small carry nothing the encoders or the probes use (the
+    TensorFlow CPU runtime flushes them by default too), and runs stay deterministic.
+
+    The mode is per thread, and a thread inherits it when it is created: set it before torch has
+    started its worker threads, as importing the package first does. Importing ``mmcl_edu`` after
+    torch has run multi-threaded work leaves those threads unflushed (correct, only slower).
+    """
+    return bool(torch.set_flush_denormal(True))
 
 
 def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None, device=None,
