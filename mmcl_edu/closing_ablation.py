@@ -32,7 +32,7 @@ from ._validation import check_choice, check_int
 from .checks import CheckResult, compare_outputs, stub_aware
 from .encoders import ImageEncoder, TextEncoder
 from .evaluation import fit_regressor, probe_accuracy, probe_threads, r2_per_dimension
-from .latent_structures import AugmentedBatch, RegularizedObjective, cpu_threads
+from .latent_structures import AugmentedBatch, RegularizedObjective, TwoHeads, cpu_threads
 from .losses import alignment, uniformity
 from .parallel import map_jobs, worker_count
 from .presets import Preset
@@ -97,11 +97,10 @@ def build_scenes(preset: Preset, device=None) -> AugmentedScenes:
     return AugmentedScenes(**preset.model, device=device)
 
 
-class TwoHeadSceneEncoder(nn.Module):
-    """``x ↦ (ẑ, ẑ^i)`` on the trunk of a chapter-5 encoder: the trunk is everything before the
-    encoder's last linear layer, which stays the shared head ``ẑ``; the independent head ``ẑ^i``
-    is a new linear layer of the same shape. Both outputs L2-normalised; ``forward`` returns
-    ``ẑ`` only (so every tool that takes encoders works unchanged), :meth:`both` returns both."""
+class TwoHeadSceneEncoder(TwoHeads):
+    """:class:`~mmcl_edu.latent_structures.TwoHeads` on the trunk of a chapter-5 encoder: the trunk
+    is everything before the encoder's last linear layer, which stays the shared head ``ẑ``; the
+    independent head ``ẑ^i`` is a new linear layer of the same shape."""
 
     def __init__(self, base: ImageEncoder | TextEncoder):
         super().__init__()
@@ -120,13 +119,6 @@ class TwoHeadSceneEncoder(nn.Module):
         if isinstance(b, ImageEncoder):
             return b.head[:-1](b.features(x))
         return b.convs(b.embedding(x).transpose(1, 2)).mean(2)
-
-    def both(self, x):
-        h = self.trunk(x)
-        return F.normalize(self.shared_head(h), dim=-1), F.normalize(self.independent(h), dim=-1)
-
-    def forward(self, x):
-        return F.normalize(self.shared_head(self.trunk(x)), dim=-1)
 
 
 @dataclass(frozen=True)

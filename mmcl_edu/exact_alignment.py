@@ -24,11 +24,10 @@ import torch.nn.functional as F
 
 from ._validation import check_float, check_int
 from .evaluation import probe_accuracy, probe_threads
-from .latent_structures import AugmentedPairs, cpu_threads, build_data
-from .losses import alignment
+from .latent_structures import AugmentedPairs, build_data, cpu_threads, paired_metrics
 from .presets import Preset
 from .regularizers import contrastive_loss
-from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
+from .structure_metrics import modality_gap
 from .training import default_encoders, default_encoding_dim, train
 
 #: Seed of the evaluation pairs (away from every training stream) and of the gap-tracking pairs.
@@ -123,18 +122,10 @@ def evaluate_alignment(result, data: AugmentedPairs, n_fit: int = 2000, n_test: 
     n_fit, n_test = check_int("n_fit", n_fit, 10), check_int("n_test", n_test, 10)
     b = data.sample(n_fit + n_test, seed=check_int("seed", seed, 0))
     z1, z2 = _unit_codes(result, b.x1, b.x2)
-    y, y_img = b.latents["class"].cpu().numpy(), b.latents["image_class"].cpu().numpy()
-    fit, test = slice(0, n_fit), slice(n_fit, None)
-    with probe_threads():
-        probes = {name: probe_accuracy(f[fit], t[fit], f[test], t[test])
-                  for name, f, t in (("class_probe", z1, y), ("image_only_probe", z1, y_img),
-                                     ("image_only_text", z2, y_img))}
     prompts = F.normalize(result.encode(None, data.prompts())[1].float().cpu(), dim=1)
-    return {**probes,
-            "zero_shot": zero_shot_accuracy(z1[test], prompts, b.latents["class"][test].cpu()),
-            "recall@1": recall_at_k(z1[test], z2[test], 1),
-            "gap": modality_gap(z1[test], z2[test]),
-            "alignment": float(alignment(z1[test], z2[test]))}
+    return paired_metrics(z1, z2, prompts, b.latents, n_fit,
+                          {"class_probe": (z1, "class"), "image_only_probe": (z1, "image_class"),
+                           "image_only_text": (z2, "image_class")})
 
 
 def run_settings(preset: Preset, settings: dict, *, seeds=None, data=None, device=None, progress=None,

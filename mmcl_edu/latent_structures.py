@@ -117,10 +117,23 @@ class AugmentedPairs:
                 f"image_bins={self.image_bins})")
 
 
-class TwoHeadEncoder(nn.Module):
-    """``x ↦ (z, z^i)``: an MLP trunk, then a shared head ``z`` (width ``out_dim``) and an
-    independent head ``z^i`` (width ``independent_dim``), both L2-normalised. ``forward`` returns
-    the shared code only, so every tool that takes encoders works unchanged; :meth:`both` returns both."""
+class TwoHeads(nn.Module):
+    """Two L2-normalised heads on one trunk, ``x ↦ (z, z^i)``: a subclass provides ``trunk(x)``, the
+    shared head ``shared_head`` and the independent head ``independent`` (both ``nn.Linear``).
+    ``forward`` returns the shared code only, so every tool that takes encoders works unchanged;
+    :meth:`both` returns both codes from one pass through the trunk."""
+
+    def both(self, x):
+        h = self.trunk(x)
+        return F.normalize(self.shared_head(h), dim=-1), F.normalize(self.independent(h), dim=-1)
+
+    def forward(self, x):
+        return F.normalize(self.shared_head(self.trunk(x)), dim=-1)
+
+
+class TwoHeadEncoder(TwoHeads):
+    """:class:`TwoHeads` on an MLP trunk: a shared head ``z`` (width ``out_dim``) and an independent
+    head ``z^i`` (width ``independent_dim``)."""
 
     def __init__(self, in_dim, out_dim, independent_dim, hidden=(128, 128), activation="leaky_relu", whiten=None):
         super().__init__()
@@ -132,12 +145,9 @@ class TwoHeadEncoder(nn.Module):
         self.shared = nn.Linear(hidden[-1], out_dim)
         self.independent = nn.Linear(hidden[-1], check_int("independent_dim", independent_dim, 1))
 
-    def both(self, x):
-        h = self.trunk(x)
-        return F.normalize(self.shared(h), dim=-1), F.normalize(self.independent(h), dim=-1)
-
-    def forward(self, x):
-        return F.normalize(self.shared(self.trunk(x)), dim=-1)
+    @property
+    def shared_head(self) -> nn.Linear:
+        return self.shared
 
 
 @dataclass(frozen=True)
@@ -199,14 +209,32 @@ def build_data(preset: Preset, model_seed: int = 0, device=None) -> AugmentedPai
     return AugmentedPairs(ContentStyleModel(**kw, seed=model_seed, device=device), **labels)
 
 
+def paired_metrics(z_image, z_text, prompt_codes, latents, n_fit: int, probes: dict) -> dict:
+    """Metrics of unit codes of ``n_fit + n_test`` fresh pairs (the first ``n_fit`` fit the probes, the
+    rest score everything): a logistic probe per entry of ``probes`` (name → ``(features, latent
+    name)``), zero-shot accuracy of the image codes against ``prompt_codes``, image→text recall@1,
+    modality gap and alignment ``E‖z_V − z_T‖²``. Shared by chapters 10 and 11."""
+    fit, test = slice(0, n_fit), slice(n_fit, None)
+    with probe_threads():
+        out = {}
+        for name, (features, target) in probes.items():
+            y = latents[target].cpu().numpy()
+            out[name] = probe_accuracy(features[fit], y[fit], features[test], y[test])
+    return {**out,
+            "zero_shot": zero_shot_accuracy(z_image[test], prompt_codes, latents["class"][test].cpu()),
+            "recall@1": recall_at_k(z_image[test], z_text[test], 1),
+            "gap": modality_gap(z_image[test], z_text[test]),
+            "alignment": float(alignment(z_image[test], z_text[test]))}
+
+
 @torch.no_grad()
 def evaluate_structure(result, data: AugmentedPairs, n_fit: int = 2000, n_test: int = 2000,
                        seed: int = 10**6) -> dict:
-    """The chapter's metrics of one trained pair of :class:`TwoHeadEncoder` on fresh pairs:
-    logistic probes of the content class and of the image-only class from the shared image code
-    (``class_probe``, ``image_only_probe``) and from the independent image code
-    (``image_only_independent``), zero-shot accuracy from the class prompts, image→text
-    recall@1, modality gap, alignment ``E‖z_V − z_T‖²`` and uniformity (t = 2) of ``z_V``."""
+    """The chapter's metrics of one trained pair of :class:`TwoHeadEncoder` on fresh pairs
+    (:func:`paired_metrics`): logistic probes of the content class and of the image-only class from
+    the shared image code (``class_probe``, ``image_only_probe``) and from the independent image code
+    (``image_only_independent``), zero-shot accuracy from the class prompts, image→text recall@1,
+    modality gap, alignment ``E‖z_V − z_T‖²`` and uniformity (t = 2) of ``z_V``."""
     check_int("n_fit", n_fit, 10), check_int("n_test", n_test, 10)
     b = data.sample(n_fit + n_test, seed=check_int("seed", seed, 0))
     g_v, g_t = result.encoders
@@ -214,19 +242,11 @@ def evaluate_structure(result, data: AugmentedPairs, n_fit: int = 2000, n_test: 
     dev = result.device
     (z_v, i_v), z_t = g_v.both(b.x1.to(dev)), g_t(b.x2.to(dev))
     z_v, i_v, z_t = z_v.float().cpu(), i_v.float().cpu(), z_t.float().cpu()
-    y, y_img = b.latents["class"].cpu().numpy(), b.latents["image_class"].cpu().numpy()
-    fit, test = slice(0, n_fit), slice(n_fit, None)
-    with probe_threads():
-        probes = {name: probe_accuracy(f[fit], t[fit], f[test], t[test])
-                  for name, f, t in (("class_probe", z_v, y), ("image_only_probe", z_v, y_img),
-                                     ("image_only_independent", i_v, y_img))}
     prompts = g_t(data.prompts().to(dev)).float().cpu()
-    return {**probes,
-            "zero_shot": zero_shot_accuracy(z_v[test], prompts, b.latents["class"][test].cpu()),
-            "recall@1": recall_at_k(z_v[test], z_t[test], 1),
-            "gap": modality_gap(z_v[test], z_t[test]),
-            "alignment": float(alignment(z_v[test], z_t[test])),
-            "uniformity": float(uniformity(z_v[test]))}
+    metrics = paired_metrics(z_v, z_t, prompts, b.latents, n_fit,
+                             {"class_probe": (z_v, "class"), "image_only_probe": (z_v, "image_class"),
+                              "image_only_independent": (i_v, "image_class")})
+    return {**metrics, "uniformity": float(uniformity(z_v[n_fit:]))}
 
 
 def _objective(spec) -> RegularizedObjective:
