@@ -34,11 +34,11 @@ from .encoders import ImageEncoder, TextEncoder
 from .evaluation import fit_regressor, probe_accuracy, probe_threads, r2_per_dimension
 from .latent_structures import AugmentedBatch, RegularizedObjective, TwoHeads, cpu_threads
 from .losses import alignment, uniformity
-from .parallel import map_jobs, worker_count
+from .parallel import run_jobs
 from .presets import Preset
 from .scenes import COLOURS, FACTORS, SHAPES, SceneModel
 from .structure_metrics import modality_gap, recall_at_k
-from .training import progress_enabled, train
+from .training import train
 
 SHARED_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "shared")
 IMAGE_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "image")
@@ -254,20 +254,19 @@ def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, da
         checkpoint_every = max(1, (train_overrides or {}).get("steps", preset.train.steps) // 20)
     objectives = {label: spec if isinstance(spec, RegularizedObjective) else RegularizedObjective(**dict(spec))
                   for label, spec in variants.items()}
-    n_workers = worker_count(len(objectives), device_type=data.device.type)  # side by side on a CPU
 
-    def run_one(i, label):
+    def run_one(i, label, progress):
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
         results = train(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                        progress=progress if n_workers == 1 else False, checkpoint_dir=ckpt,
+                        progress=progress, checkpoint_dir=ckpt,
                         checkpoint_every=checkpoint_every, resume=resume, encoder_factory=SceneTwoHeadFactory(),
                         loss_hook=objectives[label], **(train_overrides or {}))
         return [{"variant": label, "seed": res.seed, **evaluate_scenes(res, data, **ev, seed=TEST_SEED),
                  "seconds": res.train_seconds} for res in results]
 
     with cpu_threads():
-        done = map_jobs(run_one, list(enumerate(objectives)), n_workers, desc="variants",
-                        progress=n_workers > 1 and progress_enabled(progress))
+        done = run_jobs(run_one, list(enumerate(objectives)), device_type=data.device.type, progress=progress,
+                        desc="variants")  # side by side on a CPU
     return pd.DataFrame([row for rows in done for row in rows])
 
 

@@ -154,8 +154,7 @@ def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_ov
     >>> runs = run_settings(preset("daunhawer"))
     >>> runs.table.groupby(["setting", "target"]).r2.mean()
     """
-    from .parallel import map_jobs, worker_count
-    from .training import progress_enabled
+    from .parallel import run_jobs
 
     settings = DAUNHAWER_SETTINGS if settings is None else settings
     if not settings:
@@ -175,19 +174,17 @@ def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_ov
             ckpt = Path(checkpoint_dir) / re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_")
         jobs.append((label, models[key], train_o, eval_o, ckpt))
         costs.append(train_o.get("steps", preset.train.steps if preset.train is not None else 0))
-    n_workers = worker_count(len(jobs), workers, device_type=jobs[0][1].device.type)
 
-    def run_one(label, model, train_o, eval_o, ckpt):
+    def run_one(label, model, train_o, eval_o, ckpt, progress):
         exp = run_experiment(preset, seeds=seeds, device=device, train_overrides=train_o, eval_overrides=eval_o,
-                             progress=progress if n_workers == 1 else False, checkpoint_dir=ckpt,
-                             resume=resume, label=label, model=model)
+                             progress=progress, checkpoint_dir=ckpt, resume=resume, label=label, model=model)
         exp.model = None  # not sent back from a worker: the caller has it
         return exp
 
     start = time.perf_counter()
     order = sorted(range(len(jobs)), key=lambda i: -costs[i])  # longest first: no worker idles at the end
-    done = map_jobs(run_one, jobs, n_workers, order=order, desc="settings",
-                    progress=n_workers > 1 and progress_enabled(progress))
+    done = run_jobs(run_one, jobs, device_type=jobs[0][1].device.type, workers=workers, progress=progress,
+                    order=order, desc="settings")
     experiments = {}
     for (label, model, *_), exp in zip(jobs, done):
         exp.model = model

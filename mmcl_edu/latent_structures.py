@@ -26,12 +26,12 @@ from .encoders import ACTIVATIONS, MLPEncoder
 from .evaluation import probe_accuracy, probe_threads
 from .latents import ContentStyleModel, PairedBatch
 from .losses import alignment, uniformity
-from .parallel import map_jobs, worker_count
+from .parallel import run_jobs
 from .presets import Preset
 from .regularizers import (brownian_bridge_loss, contrastive_loss, cyclip_consistency, geometric_consistency_loss,
                            separation_loss)
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
-from .training import progress_enabled, train, whitening_sample
+from .training import train, whitening_sample
 
 REGULARIZERS = ("sep", "br", "gc")
 
@@ -298,12 +298,11 @@ def _run_variants(preset, variants, seeds, data, device, progress, checkpoint_di
     ev = preset.eval
     factory = TwoHeadFactory()
     objectives = {label: _objective(spec) for label, spec in variants.items()}
-    n_workers = worker_count(len(objectives), device_type=data.device.type)
 
-    def run_one(i, label):
+    def run_one(i, label, progress):
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
         results = train(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                        progress=progress if n_workers == 1 else False, checkpoint_dir=ckpt, resume=resume,
+                        progress=progress, checkpoint_dir=ckpt, resume=resume,
                         encoder_factory=factory, loss_hook=objectives[label], **(train_overrides or {}))
         rows = []
         for res in results:
@@ -311,8 +310,8 @@ def _run_variants(preset, variants, seeds, data, device, progress, checkpoint_di
             rows.append({"variant": label, "seed": res.seed, **metrics, "seconds": res.train_seconds})
         return rows
 
-    done = map_jobs(run_one, list(enumerate(objectives)), n_workers, desc="variants",
-                    progress=n_workers > 1 and progress_enabled(progress))
+    done = run_jobs(run_one, list(enumerate(objectives)), device_type=data.device.type, progress=progress,
+                    desc="variants")  # side by side on a CPU
     return pd.DataFrame([row for rows in done for row in rows])
 
 

@@ -188,8 +188,8 @@ def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint
     processes (:mod:`mmcl_edu.parallel`; default one per core, ``workers=1``: in turn)."""
     from .evaluation import evaluate, probe_threads
     from .experiments import checkpoint_subdir
-    from .parallel import map_jobs, worker_count
-    from .training import progress_enabled, train
+    from .parallel import run_jobs
+    from .training import train
 
     if not isinstance(policies, dict) or not policies:
         raise ValueError("policies must be a non-empty dict label -> CaptionPolicy")
@@ -198,19 +198,18 @@ def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint
         check_choice("views (each)", v, VIEWS)
     targets = list(COLUMNS if targets is None else targets)
     models = {label: scene_model(cfg, as_policy(pol), **model_overrides) for label, pol in policies.items()}
-    n_workers = worker_count(len(models), workers, device_type=next(iter(models.values())).device.type)
 
-    def run_one(label):
+    def run_one(label, progress):
         ckpt = checkpoint_subdir(checkpoint_dir, "".join(ch if ch.isalnum() else "_" for ch in label))
         res = train(models[label], cfg.train, seeds=cfg.seeds, checkpoint_dir=ckpt, resume=resume,
-                    progress=progress if n_workers == 1 else False, **(train_overrides or {}))
+                    progress=progress, **(train_overrides or {}))
         with probe_threads():
             tabs = [evaluate([EmbeddingView(r, v) for r in res], models[label], targets=targets, **cfg.eval)
                     .assign(setting=label, view=v) for v in views]
         return res, tabs
 
-    done = map_jobs(run_one, [(label,) for label in models], n_workers, desc="policies",
-                    progress=n_workers > 1 and progress_enabled(progress))
+    done = run_jobs(run_one, [(label,) for label in models], device_type=next(iter(models.values())).device.type,
+                    workers=workers, progress=progress, desc="policies")
     results = {label: res for label, (res, _) in zip(models, done)}
     tables = [t for _, tabs in done for t in tabs]
     table = pd.concat(tables, ignore_index=True)

@@ -55,6 +55,21 @@ def worker_count(n_jobs: int, workers: int | None = None, *, device_type: str = 
     return max(1, min(workers, n_jobs))
 
 
+def run_jobs(fn, jobs, *, device_type: str = "cpu", workers: int | None = None, progress=None, order=None,
+             desc: str = "jobs") -> list:
+    """``[fn(*job, progress=...) for job in jobs]``, side by side in :func:`worker_count` one-thread
+    processes on a CPU (:func:`map_jobs`), in turn in this process otherwise. In turn, each job gets
+    ``progress`` for its own bar; side by side, the jobs get ``progress=False`` and one bar counts the
+    finished jobs (shown unless ``progress=False`` or ``MMCL_EDU_PROGRESS=0``)."""
+    import functools
+
+    from .training import progress_enabled
+    jobs = list(jobs)
+    n = worker_count(len(jobs), workers, device_type=device_type)
+    return map_jobs(functools.partial(fn, progress=progress if n == 1 else False), jobs, n, order=order,
+                    progress=n > 1 and progress_enabled(progress), desc=desc)
+
+
 def _one_thread():
     import torch
     from threadpoolctl import threadpool_limits

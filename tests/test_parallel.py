@@ -106,3 +106,19 @@ def test_import_flushes_denormals_to_zero():
     tiny = torch.full((8,), 1e-20)
     assert torch.all(tiny * tiny == 0)  # 1e-40 is a float32 denormal: flushed
     assert torch.all(torch.full((8,), 1e-18) ** 2 > 0)  # 1e-36 is a normal float32: kept
+
+
+def _progress_seen(x, progress):
+    return x, progress, os.getpid()
+
+
+def test_run_jobs_hands_each_job_its_progress(monkeypatch):
+    monkeypatch.delenv("MMCL_EDU_WORKERS", raising=False)
+    in_turn = parallel.run_jobs(_progress_seen, [(1,), (2,)], workers=1, progress=True)
+    assert in_turn == [(1, True, os.getpid()), (2, True, os.getpid())]  # in turn: each run its own bar
+    on_gpu = parallel.run_jobs(_progress_seen, [(1,), (2,)], device_type="cuda", progress=None)
+    assert [o[1] for o in on_gpu] == [None, None] and {o[2] for o in on_gpu} == {os.getpid()}
+    if parallel.can_fork():
+        side = parallel.run_jobs(_progress_seen, [(1,), (2,), (3,)], workers=2, progress=True)
+        assert [o[:2] for o in side] == [(1, False), (2, False), (3, False)]  # no bar inside a worker
+        assert os.getpid() not in {o[2] for o in side}
