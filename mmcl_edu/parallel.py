@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import pickle
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from ._validation import check_int
 
@@ -47,7 +48,8 @@ def worker_count(n_jobs: int, workers: int | None = None, *, device_type: str = 
     if workers is not None:
         check_int("workers", workers, 1)
     elif os.environ.get("MMCL_EDU_WORKERS"):
-        workers = check_int("MMCL_EDU_WORKERS", int(os.environ["MMCL_EDU_WORKERS"]), 1)
+        value = os.environ["MMCL_EDU_WORKERS"]
+        workers = check_int("MMCL_EDU_WORKERS", int(value) if value.strip().isdigit() else value, 1)
     else:
         workers = available_cpus()
     if device_type != "cpu" or not can_fork():
@@ -90,7 +92,8 @@ def map_jobs(fn, jobs, workers: int, *, order=None, progress: bool = False, desc
     """``[fn(*job) for job in jobs]``, computed by ``workers`` forked processes of one thread each
     (``workers == 1``: here, in turn). ``order``: the indices of ``jobs`` in the order they are
     started (longest first keeps the workers busy to the end). The results come back in the order
-    of ``jobs``; an exception in a job is raised here."""
+    of ``jobs``; an exception in a job is raised here (and stops the other jobs), a worker that dies
+    raises ``concurrent.futures.process.BrokenProcessPool``."""
     global _PENDING
     jobs = list(jobs)
     order = list(range(len(jobs))) if order is None else list(order)
@@ -108,11 +111,21 @@ def map_jobs(fn, jobs, workers: int, *, order=None, progress: bool = False, desc
                 b.update()
         return results
     _PENDING = (fn, jobs)
-    try:  # the workers are forked here, before this call starts a progress bar
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_one_thread) as pool, bar() as b:
-            for i, payload in pool.imap_unordered(_run_job, order, chunksize=1):
+    # an executor, not a multiprocessing.Pool: a worker that dies (e.g. out of memory) raises
+    # BrokenProcessPool here instead of leaving the notebook waiting forever
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread)
+    try:
+        futures = [pool.submit(_run_job, i) for i in order]  # started in this order
+        with bar() as b:
+            for future in as_completed(futures):
+                i, payload = future.result()
                 results[i] = pickle.loads(payload)
                 b.update()
+    except BaseException:  # a failed job or an interrupt: stop the other runs now, not when they finish
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         _PENDING = None
     return results

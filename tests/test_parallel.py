@@ -26,6 +26,12 @@ def _fail_on_three(x):
     return x
 
 
+def _die_on_two(x):
+    if x == 2:
+        os._exit(3)  # as a worker killed for memory would
+    return x
+
+
 def test_worker_count_rules(monkeypatch):
     monkeypatch.delenv("MMCL_EDU_WORKERS", raising=False)
     assert parallel.worker_count(1) == 1
@@ -39,9 +45,10 @@ def test_worker_count_rules(monkeypatch):
     for bad in (0, -1, 1.5, "2"):
         with pytest.raises(ValueError, match="workers"):
             parallel.worker_count(4, workers=bad)
-    monkeypatch.setenv("MMCL_EDU_WORKERS", "0")
-    with pytest.raises(ValueError, match="MMCL_EDU_WORKERS"):
-        parallel.worker_count(4)
+    for bad in ("0", "two"):
+        monkeypatch.setenv("MMCL_EDU_WORKERS", bad)
+        with pytest.raises(ValueError, match="MMCL_EDU_WORKERS"):
+            parallel.worker_count(4)
 
 
 @needs_fork
@@ -60,6 +67,14 @@ def test_map_jobs_order_threads_and_processes():
 def test_map_jobs_raises_a_workers_exception():
     with pytest.raises(KeyError, match="three"):
         parallel.map_jobs(_fail_on_three, [(k,) for k in range(5)], 2)
+    assert parallel._PENDING is None
+
+
+@needs_fork
+def test_map_jobs_raises_when_a_worker_dies():
+    from concurrent.futures.process import BrokenProcessPool
+    with pytest.raises(BrokenProcessPool):
+        parallel.map_jobs(_die_on_two, [(k,) for k in range(4)], 2)
     assert parallel._PENDING is None
 
 
