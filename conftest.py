@@ -9,6 +9,10 @@ from pathlib import Path
 # fails the cell with "Timeout of 5 seconds exceeded waiting for output".
 os.environ.setdefault("MMCL_EDU_PROGRESS", "0")
 
+# Every claim a notebook checks (mmcl_edu.claims.check) must be the one whose margin was measured: the
+# kernels compare each claim's name, operator and threshold with the committed margin table.
+os.environ.setdefault("MMCL_EDU_CLAIMS_TABLE", str(Path(__file__).parent / "benchmarks" / "claim_margins.csv"))
+
 sys.path.insert(0, str(Path(__file__).parent / "scripts"))
 
 from notebook_cache import (pytest_runtest_logreport, pytest_runtest_setup,  # noqa: E402,F401

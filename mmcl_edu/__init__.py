@@ -34,6 +34,9 @@ module                    what it holds                                      cha
 ``plots``, ``widgets``    figures and interactive explorers                  all
 ``checks``                auto-checks for the exercises                      all
 ``scorecard``             reproduction scorecard: rows saved by chapters     back
+``claims``                claims on trained outcomes, checked and recorded   4–5, 7–12
+                          (the margin table, appendix)
+``env``                   the ``MMCL_EDU_*`` variables, validated            all
 ========================  =================================================  ==========
 """
 import os as _os
@@ -41,8 +44,10 @@ import os as _os
 import torch as _torch
 
 # Thread count for CPU training: MMCL_EDU_THREADS wins; otherwise torch's default (all cores).
-if _os.environ.get("MMCL_EDU_THREADS"):
-    _torch.set_num_threads(int(_os.environ["MMCL_EDU_THREADS"]))
+from .env import threads as _threads  # noqa: E402
+
+if _threads():
+    _torch.set_num_threads(_threads())
 
 from .training import flush_denormals as _flush_denormals  # noqa: E402
 

@@ -24,6 +24,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .env import shift_seed
 from ._validation import check_choice, check_int
 
 REGRESSORS = ("linear", "nonlinear")
@@ -41,13 +42,13 @@ def probe_threads(default: int | None = None):
     ``default`` when the variable is unset (``None``: no limit). On a busy 2-core machine,
     oversubscribed BLAS threads make the kernel-ridge probes 2–20× slower."""
     import contextlib
-    import os
 
-    n = os.environ.get("MMCL_EDU_THREADS") or default
+    from .env import threads
+    n = threads() or default
     if not n:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
-    return threadpool_limits(check_int("MMCL_EDU_THREADS", int(n), 1))
+    return threadpool_limits(n)
 
 
 def fit_regressor(kind: str, features_fit, targets_fit, n_cv: int = 1000, seed: int = 0):
@@ -62,7 +63,7 @@ def fit_regressor(kind: str, features_fit, targets_fit, n_cv: int = 1000, seed: 
     if kind == "linear":
         return make_pipeline(StandardScaler(), LinearRegression()).fit(X, Y)
     search = GridSearchCV(make_pipeline(StandardScaler(), KernelRidge(kernel="rbf")), KERNEL_GRID, cv=3)
-    idx = np.random.default_rng(seed).permutation(len(X))[:n_cv]
+    idx = np.random.default_rng(shift_seed(seed)).permutation(len(X))[:n_cv]
     search.fit(X[idx], Y[idx])
     return make_pipeline(StandardScaler(), KernelRidge(kernel="rbf")).set_params(**search.best_params_).fit(X, Y)
 

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .env import shift_seed
 from ._validation import check_float, check_int
 from .evaluation import probe_accuracy, probe_threads
 from .latent_structures import AugmentedPairs, build_data, cpu_threads, paired_metrics
@@ -80,11 +81,11 @@ def cone_at_init(data: AugmentedPairs, config, seeds=range(5), n: int = 2000, sa
     d = config.encoding_dim or default_encoding_dim(data)
     rows = []
     for seed in seeds:
-        torch.manual_seed(check_int("seeds (each)", seed, 0))
+        torch.manual_seed(shift_seed(check_int("seeds (each)", seed, 0)))
         enc = default_encoders(data, d, config).to(data.device).eval()
         z1, z2 = (F.normalize(g(x).float().cpu(), dim=1) for g, x in zip(enc, (b.x1, b.x2)))
         rows.append(_cone_row(f"untrained, seed {seed}", z1, z2))
-    g = torch.Generator().manual_seed(sample_seed)
+    g = torch.Generator().manual_seed(shift_seed(sample_seed))
     u1, u2 = (F.normalize(torch.randn(n, d, generator=g), dim=1) for _ in range(2))
     rows.append(_cone_row("uniform on the sphere", u1, u2))
     return pd.DataFrame(rows).set_index("codes")

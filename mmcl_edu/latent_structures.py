@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import env
 from ._validation import check_choice, check_float, check_int
 from .encoders import ACTIVATIONS, MLPEncoder
 from .evaluation import probe_accuracy, probe_threads
@@ -275,12 +276,11 @@ def cpu_threads():
     encoders are small, and on a busy 2-core machine two OpenMP threads made a run 2–15× slower
     than one (measured); restored afterwards."""
     import contextlib
-    import os
 
     @contextlib.contextmanager
     def limit():
         before = torch.get_num_threads()
-        torch.set_num_threads(int(os.environ.get("MMCL_EDU_THREADS") or 1))
+        torch.set_num_threads(env.threads() or 1)
         try:
             yield
         finally:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .env import shift_seed
 from ._validation import check_choice, check_float, check_int
 from .mixing import InvertibleMLP
 
@@ -82,7 +83,7 @@ class PairedModel:
 
     def _make_generator(self, seed: int) -> torch.Generator:
         g = torch.Generator(device=self.device)
-        g.manual_seed(int(seed))
+        g.manual_seed(shift_seed(seed))
         return g
 
     def _normal(self, n, dim, generator, chol=None):
@@ -156,7 +157,7 @@ class ContentStyleModel(PairedModel):
         self.mixing = check_choice("mixing", mixing, MIXING_OPTIONS)
         self.seed = check_int("seed", seed, 0)
         self.device = resolve_device(device)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(shift_seed(seed))
         statistical = "statistical" in dependence
         self.causal = "causal" in dependence
         self.chol = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .env import shift_seed
 from ._validation import check_choice, check_float, check_index_set, check_int
 from .latents import PairedModel, random_correlation, resolve_device
 
@@ -78,7 +79,7 @@ class MisalignmentModel(PairedModel):
         self.p_perturb = check_float("p_perturb", p_perturb, 0.0, 1.0, low_open=True)
         self.seed = check_int("seed", seed, 0)
         self.device = resolve_device(device)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(shift_seed(seed))
         self.chol = None
         if dependence == "dependent":
             sigma = random_correlation(self.n_semantics, rng)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .env import shift_seed
 from ._validation import check_float, check_int
 
 NEGATIVE_SLOPE = 0.2
@@ -78,7 +79,7 @@ class InvertibleMLP(nn.Module):
         check_int("seed", seed, 0)
         check_int("n_candidates", n_candidates, 1)
         check_float("quantile", quantile, 0.0, 1.0, low_open=True)
-        w = torch.tensor(_draw_weights(self.dim, self.n_layers, seed, n_candidates, quantile), dtype=torch.float32)
+        w = torch.tensor(_draw_weights(self.dim, self.n_layers, shift_seed(seed), n_candidates, quantile), dtype=torch.float32)
         self.register_buffer("weights", w)
         self.register_buffer("inverse_weights", torch.linalg.inv(w.double()).float())
         self.requires_grad_(False)

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import r2_score
 
+from .env import shift_seed
 from ._validation import check_choice, check_float, check_index_set, check_int
 from .evaluation import _as_numpy, fit_regressor, probe_threads, r2_per_dimension
 from .misalignment import identified_set
@@ -93,7 +94,7 @@ def make_targets(subsets: dict, n_semantics: int, hidden: int = 8, seed: int = 0
     check_int("seed", seed, 0)
     if not isinstance(subsets, dict) or not subsets:
         raise ValueError(f"subsets must be a non-empty dict {{name: semantics}}; got {subsets!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(shift_seed(seed))
     names, sets, weights = [], [], []
     for name, S in subsets.items():
         S = check_index_set(f"subsets[{name!r}]", S, n)
@@ -106,7 +107,7 @@ def make_targets(subsets: dict, n_semantics: int, hidden: int = 8, seed: int = 0
         sets.append(S)
         weights.append((w, b, a))
     t = DownstreamTargets(tuple(names), tuple(sets), n, weights, np.zeros(len(names)))
-    ref = np.random.default_rng(seed + 1).standard_normal((20_000, n))
+    ref = np.random.default_rng(shift_seed(seed + 1)).standard_normal((20_000, n))
     t.thresholds = np.median(t(ref), axis=0)
     return t
 
@@ -347,7 +348,7 @@ def oracle_scores(run: dict, targets: DownstreamTargets, n_fit: int | None = Non
     n = run["model"]["n_semantics"]
     n_fit = check_int("n_fit", run["n_fit"] if n_fit is None else n_fit, 10)
     n_test = check_int("n_test", run["n_test"] if n_test is None else n_test, 10)
-    c = np.random.default_rng(check_int("seed", seed, 0)).standard_normal((n_fit + n_test, n))
+    c = np.random.default_rng(shift_seed(check_int("seed", seed, 0))).standard_normal((n_fit + n_test, n))
     y = targets(c)
     rows = {}
     with probe_threads(default=1):

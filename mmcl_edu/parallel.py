@@ -23,6 +23,7 @@ import pickle
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from . import env
 from ._validation import check_int
 
 _PENDING = None  # (function, jobs) for the forked workers: they inherit it, nothing is pickled
@@ -47,11 +48,8 @@ def worker_count(n_jobs: int, workers: int | None = None, *, device_type: str = 
     unavailable. 1 means: in this process, with its own thread settings."""
     if workers is not None:
         check_int("workers", workers, 1)
-    elif os.environ.get("MMCL_EDU_WORKERS"):
-        value = os.environ["MMCL_EDU_WORKERS"]
-        workers = check_int("MMCL_EDU_WORKERS", int(value) if value.strip().isdigit() else value, 1)
     else:
-        workers = available_cpus()
+        workers = env.workers() or available_cpus()
     if device_type != "cpu" or not can_fork():
         return 1
     return max(1, min(workers, n_jobs))

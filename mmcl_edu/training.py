@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .env import shift_seed
 from ._validation import check_choice, check_float, check_int
 from .encoders import ACTIVATIONS, make_encoders
 from .latents import resolve_device
@@ -282,7 +283,7 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    torch.manual_seed(seed)
+    torch.manual_seed(shift_seed(seed))
     out_dim = config.encoding_dim or default_encoding_dim(model)
     encoders = (default_encoders if encoder_factory is None else encoder_factory)(model, out_dim, config)
     encoders = encoders.to(device)
@@ -296,7 +297,8 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
     step, elapsed = 0, 0.0
 
     ckpt = None if checkpoint_dir is None else _checkpoint_path(checkpoint_dir, seed)
-    identity = {"config": dataclasses.asdict(config), "seed": seed, "model": repr(model).split(", device=")[0]}
+    identity = {"config": dataclasses.asdict(config), "seed": shift_seed(seed),
+                "model": repr(model).split(", device=")[0]}
     if loss_hook is not None or encoder_factory is not None:
         identity["objective"] = f"{loss_hook!r} / {encoder_factory!r}"
     if resume and ckpt.exists():

@@ -105,14 +105,28 @@ def _is_check_call(node, lines: list[str]) -> bool:
     return any(name == "checks" or name.startswith("check_") for name in names)
 
 
-def stub_code(source: str) -> str:
-    """The student stub of a solution code cell (see the module docstring)."""
+def defined_functions(source: str) -> set[str]:
+    """The names of the top-level ``def`` and ``class`` statements of a code cell."""
+    try:
+        tree = ast.parse(_parseable(source))
+    except SyntaxError:
+        return set()
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def stub_code(source: str, answered_elsewhere: frozenset = frozenset()) -> str:
+    """The student stub of a solution code cell (see the module docstring). The ``def`` of a name in
+    ``answered_elsewhere`` is dropped: the exercise's scaffold cell above is the student's one answer cell."""
     lines = source.split("\n")
     tree = ast.parse(_parseable(source))
     out: list[str] = []
     pending_comment = True  # one "YOUR CODE HERE" for each run of dropped statements
     for node in tree.body:
         segment = lines[node.lineno - 1:node.end_lineno]
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and node.name in answered_elsewhere):
+            pending_comment = True
+            continue
         if isinstance(node, (ast.Import, ast.ImportFrom)) or _is_check_call(node, lines):
             if out and not isinstance(node, (ast.Import, ast.ImportFrom)) and out[-1] != "":
                 out.append("")
@@ -135,7 +149,7 @@ def stub_code(source: str) -> str:
             pending_comment = False
     while out and out[-1] == "":
         out.pop()
-    return "\n".join(out) if out else STUB_COMMENT
+    return "\n".join(out) if out or answered_elsewhere else STUB_COMMENT
 
 
 def replace_marked(source: str, markdown: bool = False) -> str:
@@ -209,10 +223,45 @@ def strip_solutions(markdown: str) -> str:
 
 
 # ---------------------------------------------------------------- notebooks
+def _answer_cell(cell, grade_id: str):
+    tags = [t for t in cell.metadata.get("tags", []) if t != SOLUTION_TAG and t not in HIDING_TAGS]
+    cell.metadata["tags"] = tags + [STUB_TAG]
+    cell.metadata["nbgrader"] = dict(grade=False, grade_id=grade_id, locked=False,
+                                     schema_version=3, solution=True, task=False)
+
+
+def scaffolds(cells) -> dict[int, int]:
+    """``{solution cell: scaffold cell}``: a solution code cell whose function an earlier code cell (the
+    exercise's scaffold, e.g. ``def my_loss(...): ...  # your code here``) already defines, back to the
+    previous solution cell. In the student copy the scaffold is the one answer cell of the exercise."""
+    out, start = {}, 0
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or SOLUTION_TAG not in cell.metadata.get("tags", []):
+            continue
+        names = defined_functions(cell.source)
+        for j in range(i - 1, start - 1, -1):
+            c = cells[j]
+            if c.cell_type == "code" and names & defined_functions(c.source):
+                out[i] = j
+                break
+        start = i + 1
+    return out
+
+
+def _only_repeats(source: str, scaffold: str) -> bool:
+    """Whether every line of ``source`` (a stubbed solution cell) is blank or already in ``scaffold``."""
+    have = {line.strip() for line in scaffold.split("\n")}
+    return all(not line.strip() or line.strip() in have for line in source.split("\n"))
+
+
 def student_notebook(nb):
-    """A student copy of an instructor notebook (the argument is not changed)."""
+    """A student copy of an instructor notebook (the argument is not changed). Each exercise has one answer
+    cell: its scaffold cell when it has one (the solution cell then keeps only what uses the answer, or
+    goes), otherwise the stub of its solution cell."""
     nb = copy.deepcopy(nb)
     stem = nb.metadata.get("mmcl_edu_stem", "nb")
+    scaffold_of = scaffolds(nb.cells)
+    scaffold_cells = set(scaffold_of.values())
     cells = []
     for i, cell in enumerate(nb.cells):
         tags = list(cell.metadata.get("tags", []))
@@ -223,11 +272,17 @@ def student_notebook(nb):
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             marked = BEGIN in cell.source
-            if SOLUTION_TAG in tags or marked:
-                cell.source = replace_marked(cell.source) if marked else stub_code(cell.source)
-                tags = [t for t in tags if t != SOLUTION_TAG and t not in HIDING_TAGS] + [STUB_TAG]
-                cell.metadata["nbgrader"] = dict(grade=False, grade_id=f"{stem}-answer-{i}", locked=False,
-                                                 schema_version=3, solution=True, task=False)
+            if i in scaffold_of:   # the solution of an exercise that has a scaffold: no second answer cell
+                j = scaffold_of[i]
+                cell.source = stub_code(cell.source, frozenset(defined_functions(nb.cells[j].source)))
+                if _only_repeats(cell.source, nb.cells[j].source):
+                    continue
+                tags = [t for t in tags if t != SOLUTION_TAG and t not in HIDING_TAGS]
+            elif SOLUTION_TAG in tags or marked or i in scaffold_cells:
+                if SOLUTION_TAG in tags or marked:
+                    cell.source = replace_marked(cell.source) if marked else stub_code(cell.source)
+                _answer_cell(cell, f"{stem}-answer-{i}")
+                tags = cell.metadata["tags"]
             cell.metadata["tags"] = tags
             if not tags:
                 del cell.metadata["tags"]

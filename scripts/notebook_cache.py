@@ -43,6 +43,7 @@ BOOK_DIR = Path(os.environ.get("MMCL_EDU_BOOK_DIR") or ROOT / "book").resolve()
 FINGERPRINT_FILE = "mmcl_edu.fingerprint"
 # Libraries whose version can change a notebook's numbers or figures.
 PINNED_DISTRIBUTIONS = ("torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pandas", "ipywidgets")
+OUTPUT_VARIABLES = ("MMCL_EDU_SEED_OFFSET",)
 
 
 def fingerprint(root: Path = ROOT) -> str:
@@ -60,6 +61,10 @@ def fingerprint(root: Path = ROOT) -> str:
         except importlib.metadata.PackageNotFoundError:
             version = "absent"
         h.update(f"{dist}=={version}".encode())
+    # The variables that change a notebook's numbers (not only its speed): outputs of another draw
+    # must not be rendered by a build that runs without them.
+    for name in OUTPUT_VARIABLES:
+        h.update(f"{name}={os.environ.get(name, '').strip()}".encode())
     return h.hexdigest()
 
 

@@ -69,6 +69,40 @@ def test_student_notebook_has_no_solution_and_no_output(path):
             assert not cell.outputs and cell.execution_count is None
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_one_answer_cell_per_exercise(path):
+    """No function a student writes is defined again by a later cell of the student notebook (which would
+    overwrite the student's answer with a stub), and every scaffold is the answer cell."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["mmcl_edu_stem"] = path.stem
+    student = ms.student_notebook(nb)
+    code = [c for c in student.cells if c.cell_type == "code"]
+    for cell in code:
+        if "exercise-stub" not in cell.metadata.get("tags", []):
+            continue
+        for name in ms.defined_functions(cell.source):
+            defining = [c for c in code if name in ms.defined_functions(c.source)]
+            assert len(defining) == 1, f"{path.name}: {name} is defined in {len(defining)} cells"
+            assert cell.metadata["nbgrader"]["solution"] is True
+
+
+def test_a_scaffolded_exercise_keeps_its_scaffold_and_drops_the_second_definition():
+    cell = lambda src, *tags: nbformat.v4.new_code_cell(src, metadata={"tags": list(tags)})  # noqa: E731
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("def f(x):\n    ...  # your code here\n\n# checks.check_f(f)"),
+        cell("def f(x):\n    return 2 * x\n\n\ndisplay(checks.check_f(f))", "solution", "hide-input"),
+        cell("def g(x):\n    return x\n\n\nchecks.check_g(g)", "solution")])
+    out = ms.student_notebook(nb)
+    assert [c.source for c in out.cells] == [
+        "def f(x):\n    ...  # your code here\n\n# checks.check_f(f)", "display(checks.check_f(f))",
+        "def g(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nchecks.check_g(g)"]
+    assert "exercise-stub" in out.cells[0].metadata["tags"] and out.cells[0].metadata["nbgrader"]["solution"]
+    assert "nbgrader" not in out.cells[1].metadata and "hide-input" not in out.cells[1].metadata.get("tags", [])
+    repeat = nbformat.v4.new_notebook(cells=[cell("def f(x):\n    return None\n\n\nchecks.check_f(f)"),
+                                             cell("def f(x):\n    return x\n\n\nchecks.check_f(f)", "solution")])
+    assert len(ms.student_notebook(repeat).cells) == 1
+
+
 def test_student_config_does_not_execute_and_points_at_the_student_branch():
     cfg = ms.student_config(yaml.safe_load((ROOT / "_config.yml").read_text()), "student")
     assert cfg["execute"]["execute_notebooks"] == "off" and cfg["repository"]["branch"] == "student"
