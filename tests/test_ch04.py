@@ -225,3 +225,11 @@ def test_run_experiment_with_a_built_model(cfg):
     assert exp.model is model and list(exp.table["setting"].unique()) == ["given"]
     with pytest.raises(ValueError, match="model"):
         ex.run_experiment(cfg, model=model, p_change=1.0)
+
+
+@pytest.mark.parametrize("placeholder", [lambda features, targets: None, lambda features, targets: "0.5"])
+def test_check_linear_r2_answers_not_yet_on_the_scaffolds_placeholder(placeholder):
+    """The student's answer cell starts as a scaffold whose function returns None: the check says so
+    instead of crashing the notebook (a TypeError in torch.as_tensor, found by the student run-all)."""
+    res = checks.check_linear_r2(placeholder)
+    assert not res.passed and ("None" in res.message or "not a number" in res.message)

@@ -87,8 +87,17 @@ def compare_outputs(name: str, user_fn, reference_fn, cases, rtol: float = 1e-4,
         except Exception as e:  # the reader's code failing is a check result, not a crash
             res = CheckResult(False, f"{name}: your function raised {type(e).__name__}: {e} on input {args}.")
             break
+        if got is None:  # the scaffold's placeholder ``return None``: an unwritten answer, not a crash
+            res = CheckResult(False, f"{name}: your function returned None on input {args}; replace the "
+                                     "placeholder `return None` by your code.")
+            break
         want = reference_fn(**case)
-        got_t = torch.as_tensor(got.detach() if isinstance(got, torch.Tensor) else got, dtype=torch.float64)
+        try:
+            got_t = torch.as_tensor(got.detach() if isinstance(got, torch.Tensor) else got, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as e:
+            res = CheckResult(False, f"{name}: on input {args} you returned {_describe(got)}, which is not a "
+                                     f"number or an array of numbers ({type(e).__name__}: {e}).")
+            break
         want_t = torch.as_tensor(want.detach() if isinstance(want, torch.Tensor) else want, dtype=torch.float64)
         if got_t.shape != want_t.shape:
             res = CheckResult(False, f"{name}: on input {args} you returned shape {tuple(got_t.shape)}, "
