@@ -256,8 +256,17 @@ def theorem_mismatches(run, settings: dict, n: int, lo: float = 0.85, hi: float 
     (and, with ``omitted``, omitted) ones ``R² ≤ hi``; the modality-specific ``m_1, m_2`` ``R² ≤ spec``.
     An empty list when every setting matches. (With dependent semantics an omitted one may be partly
     predictable: pass ``omitted=False``.) The chapter asserts that the list is empty."""
-    expected = expected_r2_matrix(settings, n)
     found = []
+    for m, label, role, row, cols in _theorem_cells(run, settings, n, omitted):
+        bad = [c for c in cols if (row[c] < lo if role == "identified" else
+                                   row[c] > (spec if role == "modality-specific" else hi))]
+        found += [f"{m}, {label}: {role} {c} has R² {row[c]:.3f}" for c in bad]
+    return found
+
+
+def _theorem_cells(run, settings: dict, n: int, omitted: bool):
+    """``(encoder, setting, role, R² row, columns of that role)`` for every non-empty role of the theorem."""
+    expected = expected_r2_matrix(settings, n)
     for m in MODALITIES:
         tab = heatmap_table(run.table, m)
         for label, setting in settings.items():
@@ -267,10 +276,24 @@ def theorem_mismatches(run, settings: dict, n: int, lo: float = 0.85, hi: float 
                       "omitted": [f"c_{i + 1}" for i in range(n) if i not in setting["selected"]] if omitted else [],
                       "modality-specific": ["m_1", "m_2"]}
             for role, cols in groups.items():
-                bad = [c for c in cols if (row[c] < lo if role == "identified" else
-                                           row[c] > (spec if role == "modality-specific" else hi))]
-                found += [f"{m}, {label}: {role} {c} has R² {row[c]:.3f}" for c in bad]
-    return found
+                if cols:
+                    yield m, label, role, row, cols
+
+
+def check_theorem(sweep: str, run, settings: dict, n: int, lo: float = 0.85, hi: float = 0.15,
+                  spec: float = 0.1, omitted: bool = True):
+    """:func:`theorem_mismatches` as recorded claims (:func:`mmcl_edu.claims.check`): per encoder, setting
+    and role, the worst linear-probe ``R²`` against the theorem's bound, named ``"ch07 <sweep> / <setting> /
+    <encoder>: <role> R² (min|max)"``. Raises ``AssertionError`` where the pattern is broken."""
+    from . import claims
+    for m, label, role, row, cols in _theorem_cells(run, settings, n, omitted):
+        name = f"ch07 {sweep} / {label} / {m}"
+        if role == "identified":
+            claims.check(f"{name}: identified R² (min)", row[cols].min(), ">=", lo)
+        elif role == "modality-specific":
+            claims.check(f"{name}: m_1, m_2 R² (max)", row[cols].max(), "<=", spec)
+        else:
+            claims.check(f"{name}: {role} R² (max)", row[cols].max(), "<=", hi)
 
 
 def plot_r2_curves(curves: dict, ax=None, title: str | None = None):

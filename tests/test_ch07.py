@@ -209,3 +209,20 @@ def test_theorem_mismatches_finds_each_departure():
     bad.loc[(bad.setting == "I_θ = [2]") & (bad.dim == 1) & (bad.modality == "x2"), "r2"] = 0.6  # c_2 poorly kept
     assert ms.theorem_mismatches(_Run(bad), settings, 3) == ["x2, I_θ = [2]: identified c_2 has R² 0.600"]
     assert ms.theorem_mismatches(_Run(bad), settings, 3, lo=0.5) == []
+
+
+def test_check_theorem_records_the_worst_cell_of_each_role(monkeypatch):
+    from mmcl_edu import claims
+    monkeypatch.delenv(claims.LOG_ENV, raising=False)
+    monkeypatch.delenv(claims.TABLE_ENV, raising=False)
+    settings = {"I_θ = [2]": dict(selected=(0, 1)), "I_ρ = {1}": dict(selected=(0, 1, 2), perturbed=(0,))}
+    before = len(claims.recorded())
+    ms.check_theorem("sweep", _Run(_role_table(settings, 3)), settings, 3)
+    names = [r["claim"] for r in claims.recorded()[before:]]
+    assert "ch07 sweep / I_θ = [2] / x1: omitted R² (max)" in names
+    assert "ch07 sweep / I_ρ = {1} / x2: perturbed R² (max)" in names
+    assert len(names) == 2 * (3 + 3) and len(set(names)) == len(names)
+    bad = _role_table(settings, 3)
+    bad.loc[(bad.setting == "I_θ = [2]") & (bad.dim == 1) & (bad.modality == "x2"), "r2"] = 0.6
+    with pytest.raises(AssertionError, match=r"I_θ = \[2\] / x2: identified R² \(min\): 0\.6 >= 0\.85"):
+        ms.check_theorem("sweep", _Run(bad), settings, 3)
