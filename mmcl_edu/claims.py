@@ -20,7 +20,8 @@ name, operator or threshold is not in it fails, so a claim cannot change without
 measured again. A claim's name starts with its chapter (``"ch08 ..."``); a chapter with no row in the
 table yet is not compared (``tests/test_claim_margins.py`` says which chapters are measured).
 
-A value may be a number or a collection of numbers (a ``pandas.Series``, a dict, a sequence): each
+A name is one claim: checking another comparison under a name already checked in the same process raises
+``ValueError``. A value may be a number or a collection of numbers (a ``pandas.Series``, a dict, a sequence): each
 element is a claim of its own, named ``"<name> [<key>]"``.
 """
 from __future__ import annotations
@@ -90,6 +91,15 @@ def _check_against_table(name: str, op: str, threshold: float):
                              "chapter's rows of benchmarks/claim_margins.py (see benchmarks/README.md)")
 
 
+def _same_name_same_claim(claim: str, op: str, threshold: float):
+    """A name is one claim: stating another comparison under a name already checked in this process is a
+    mistake (the margin table keys claims by name), while checking the same claim again (a re-run cell) is not."""
+    for r in _recorded:
+        if r["claim"] == claim and (r["op"], r["threshold"]) != (op, threshold):
+            raise ValueError(f"claim {claim!r} was already checked as {r['op']} {r['threshold']:g}; "
+                             f"give the claim {op} {threshold:g} a name of its own")
+
+
 def check(name: str, value, op: str, threshold) -> bool:
     """Assert ``value <op> threshold`` for the claim ``name`` and record it; see the module docstring.
 
@@ -103,14 +113,15 @@ def check(name: str, value, op: str, threshold) -> bool:
     failed = []
     for claim, v in _elements(name, value):
         v = _number(claim, v)
+        if not measuring:
+            _check_against_table(claim, op, threshold)
+        _same_name_same_claim(claim, op, threshold)
         holds = bool(OPS[op](v, threshold))
         record = {"claim": claim, "op": op, "threshold": threshold, "value": v, "holds": holds}
         _recorded.append(record)
         if measuring:
             with open(os.environ[LOG_ENV], "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
-        else:
-            _check_against_table(claim, op, threshold)
         if not holds:
             failed.append(f"{claim}: {v:.4g} {op} {threshold:g} does not hold")
     if failed and not measuring:

@@ -28,8 +28,19 @@ def test_a_collection_is_one_claim_per_element(monkeypatch):
     claims.check("m", pd.DataFrame({"x": [1.0]}, index=["r"]).stack(), "==", 1.0)
     claims.check("l", [True, True], "==", True)
     assert [r["claim"] for r in claims.recorded()[before:]] == ["s [a]", "s [b]", "m [r, x]", "l [0]", "l [1]"]
-    with pytest.raises(AssertionError, match=r"s \[b\]"):
-        claims.check("s", {"a": 1, "b": 3}, "<=", 2)
+    with pytest.raises(AssertionError, match=r"s2 \[b\]"):
+        claims.check("s2", {"a": 1, "b": 3}, "<=", 2)
+
+
+def test_one_name_is_one_claim(monkeypatch):
+    """Two comparisons under one name would share a row of the margin table: the second is refused; the same
+    claim checked again (a re-run cell) is not."""
+    monkeypatch.delenv(claims.LOG_ENV, raising=False)
+    monkeypatch.delenv(claims.TABLE_ENV, raising=False)
+    claims.check("t twice", 0.5, ">=", 0.1)
+    claims.check("t twice", 0.6, ">=", 0.1)
+    with pytest.raises(ValueError, match="already checked as >= 0.1"):
+        claims.check("t twice", 0.5, ">", 0.2)
 
 
 def test_bad_arguments_get_a_clear_error():
