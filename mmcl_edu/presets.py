@@ -239,7 +239,7 @@ _PRESETS = {
                     "image CNN and caption ConvNet trained with cosine InfoNCE over several encoding sizes.",
         model=dict(image_size=32, palette_size=4),
         quick=dict(train=_SCENES_QUICK, eval=dict(n_fit=1000, n_test=1000, n_cv=200, regressors=("nonlinear",)),
-                   seeds=(0,), sizes=dict(encoding_dims=(2, 4, 8), n_show=16)),
+                   seeds=(0, 1, 2), sizes=dict(encoding_dims=(2, 4, 8), n_show=16)),
         full=dict(model=dict(image_size=64), train=_SCENES_FULL,
                   eval=dict(n_fit=4000, n_test=4000, n_cv=1000, regressors=("nonlinear",)), seeds=(0, 1, 2),
                   sizes=dict(encoding_dims=(1, 2, 4, 6, 8, 12), n_show=16)),
