@@ -226,3 +226,7 @@ def test_check_theorem_records_the_worst_cell_of_each_role(monkeypatch):
     bad.loc[(bad.setting == "I_θ = [2]") & (bad.dim == 1) & (bad.modality == "x2"), "r2"] = 0.6
     with pytest.raises(AssertionError, match=r"I_θ = \[2\] / x2: identified R² \(min\): 0\.6 >= 0\.85"):
         ms.check_theorem("sweep", _Run(bad), settings, 3)
+    # a looser bound for one setting (one a short run does not always finish): "sweep 2", as one name is one claim
+    ms.check_theorem("sweep 2", _Run(bad), settings, 3, lo_by_setting={"I_θ = [2]": 0.5})
+    with pytest.raises(ValueError, match="lo_by_setting names settings not in the sweep"):
+        ms.check_theorem("sweep 3", _Run(bad), settings, 3, lo_by_setting={"I_θ = [9]": 0.5})
