@@ -13,8 +13,9 @@ writes, under ``--out`` (default ``_student/``), a copy of the book laid out lik
   otter-grader markers) are replaced the same way;
 * every ``{solution}`` directive (and ``{solution-start}`` … ``{solution-end}`` block) is removed from
   the Markdown;
-* outputs and execution counts are cleared, and the stub cells carry nbgrader metadata
-  (``"solution": true``) so that the notebooks can be fed to nbgrader (which is not a dependency);
+* outputs and execution counts are cleared, and each exercise's one answer cell carries nbgrader's answer-cell
+  metadata (``"solution": true``); the graded nbgrader course, with test cells and points, is made by
+  ``scripts/make_assignments.py``;
 * ``_config.yml`` does not execute the notebooks (students run them; this keeps the build cheap) and
   points the launch and download buttons at the branch ``--branch`` (default ``student``).
 
@@ -173,6 +174,32 @@ def replace_marked(source: str, markdown: bool = False) -> str:
     if inside:
         raise ValueError(f"{BEGIN!r} without {END!r}")
     return "\n".join(out)
+
+
+def is_claim_or_record(node) -> bool:
+    """Whether a statement states a claim on a trained outcome (``claims.check``, ``check_theorem``) or records the
+    scorecard (``scorecard.record``): what a smoke-size copy of a chapter must not do."""
+    call = getattr(node, "value", None)
+    if not isinstance(node, ast.Expr) or not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
+        return False
+    owner = call.func.value.id if isinstance(call.func.value, ast.Name) else ""
+    return (owner, call.func.attr) in {("claims", "check"), ("scorecard", "record")} or call.func.attr == "check_theorem"
+
+
+class _Quiet(ast.NodeTransformer):
+    """Assertions, claims (``claims.check``, ``check_theorem``) and ``scorecard.record`` calls become ``pass``."""
+
+    def visit_Assert(self, node):
+        return ast.Pass()
+
+    def visit_Expr(self, node):
+        return ast.Pass() if is_claim_or_record(node) else node
+
+
+def without_claims(source: str) -> str:
+    """A hidden cell with every ``assert``, claim and ``scorecard.record`` call (at any depth) replaced by ``pass``:
+    the claims are checked at quick size by the instructor notebooks, not at smoke size."""
+    return ast.unparse(_Quiet().visit(ast.parse(_parseable(source))))
 
 
 # ---------------------------------------------------------------- markdown
