@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 
 export MMCL_EDU_PROGRESS ?= 0
 
-.PHONY: book test install clean student student-test leak-test site-test
+.PHONY: book test install clean student student-test leak-test site-test assignments grade-test
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -52,5 +52,23 @@ site-test: $(STAMP)
 	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q "$(PLAYWRIGHT)"
 	$(BIN)/python -m pytest tests_site/test_browser.py
 
+# nbgrader course of the assignments, from the same instructor notebooks: _assignments/ (source/, the
+# config, points.md). Release, collect and autograde there with nbgrader (see the instructor guide).
+assignments: $(STAMP)
+	$(BIN)/python scripts/make_assignments.py --out _assignments
+
+# nbgrader in its own environment (it pulls JupyterLab); its kernel "mmcl-edu" runs the book's .venv.
+GRADER := .venv-grader
+$(GRADER)/.installed: requirements-grader.txt $(STAMP)
+	test -x $(GRADER)/bin/python || $(PYTHON) -m venv $(GRADER)
+	$(GRADER)/bin/python -m pip install -r requirements-grader.txt
+	$(BIN)/python -m ipykernel install --prefix $(GRADER) --name mmcl-edu --display-name "Python (mmcl-edu)"
+	touch $@
+
+# Every chapter released with nbgrader; one Part I and one Part III chapter validated and autograded for three
+# submissions (full marks, zero, one wrong answer), scores read from the gradebook.
+grade-test: assignments $(GRADER)/.installed
+	MMCL_EDU_GRADER=$(CURDIR)/$(GRADER) $(BIN)/python -m pytest tests_site/test_grading.py
+
 clean:
-	rm -rf _build _student
+	rm -rf _build _student _assignments

@@ -1,6 +1,7 @@
-"""Zero leaks (``make leak-test``, after ``make student``): no text of any solution — code cells tagged
-``solution`` and ``{solution}`` directive bodies — appears in the student notebooks or anywhere in the
-student site (HTML pages, ``_sources``, downloadable notebooks, search index)."""
+"""Zero leaks (``make leak-test``, after ``make student`` and ``make grade-test``): no text of any solution — code
+cells tagged ``solution`` and ``{solution}`` directive bodies — appears in the student notebooks or anywhere in the
+student site (HTML pages, ``_sources``, downloadable notebooks, search index), nor in the released nbgrader
+assignments (``_assignments/release``), which also show no line of the hidden tests of ``assignments.yml``."""
 import html
 import importlib.util
 import re
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDENT = ROOT / "_student"
 SITE = STUDENT / "_build" / "html"
+RELEASE = ROOT / "_assignments" / "release"
 _spec = importlib.util.spec_from_file_location("make_student", ROOT / "scripts" / "make_student.py")
 ms = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("make_student", ms)
@@ -85,5 +88,27 @@ def test_no_solution_text_in_the_student_version():
     corpus = _corpus()
     assert any(p.name == "searchindex.js" for p, _, _ in corpus) and any(p.suffix == ".ipynb" for p, _, _ in corpus)
     leaks = [(where, fragment, str(p.relative_to(ROOT))) for where, fragment in secrets()
+             for p, plain, raw in corpus if fragment in plain or fragment in raw]
+    assert not leaks, f"{len(leaks)} leaks, e.g. {leaks[:5]}"
+
+
+def hidden_tests(root: Path = ROOT) -> list[tuple[str, str]]:
+    """(exercise, line) for every line of a hidden test in assignments.yml (comments included)."""
+    points = yaml.safe_load((root / "assignments.yml").read_text())
+    found = [(label, _norm(line)) for label, spec in points.items() if isinstance(spec, dict)
+             for line in spec.get("hidden_tests", "").split("\n") if len(line.strip()) >= 12]
+    assert found, "no hidden test found: the test would pass vacuously"
+    return found
+
+
+@pytest.mark.skipif(not RELEASE.exists(), reason="run `make grade-test` first (it releases every chapter)")
+def test_no_solution_or_hidden_test_text_in_the_released_assignments():
+    releases = sorted(RELEASE.glob("*/*.ipynb"))
+    assert len(releases) == len(list((ROOT / "book").glob("ch*.ipynb")))
+    corpus = []
+    for p in releases:   # the cells' text (a cell's source may be stored as a list of lines in the file)
+        text = "\n".join(c.source for c in nbformat.read(p, as_version=4).cells)
+        corpus.append((p, _plain(text), _norm(text)))
+    leaks = [(where, fragment, str(p.relative_to(ROOT))) for where, fragment in secrets() + hidden_tests()
              for p, plain, raw in corpus if fragment in plain or fragment in raw]
     assert not leaks, f"{len(leaks)} leaks, e.g. {leaks[:5]}"
