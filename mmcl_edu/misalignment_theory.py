@@ -36,9 +36,6 @@ from .evaluation import predictability
 from .losses import alignment
 from .misalignment import MisalignmentModel, identified_set, validate_caption_policy
 
-STATUSES = ("identified", "perturbed", "omitted")
-
-
 def semantic_status(n_semantics: int, selected, perturbed=()) -> list[str]:
     """The theorem's verdict on every semantic ``c_i`` (0-based ``i``):
 

@@ -94,7 +94,6 @@ FACTORS = {f.name: f for f in (
 CAPTION_NOISE_FACTORS = ("shape", "x_position", "y_position")
 #: The shared factors a caption can mention (and ``omitted`` can leave out), with their slot.
 CAPTION_FACTORS = ("shape", "x_position", "y_position", "hue")
-_SLOT_KIND = {"shape": 1, "x_position": 2, "y_position": 3, "hue": 4}  # hue: the {colour} slot
 OBJECT_HALF_SIZE = 0.15  # a fraction of the image side
 
 
