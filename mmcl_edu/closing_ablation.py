@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_choice, check_int
-from .checks import CheckResult, compare_outputs, stub_aware
 from .encoders import ImageEncoder, TextEncoder
 from .evaluation import fit_regressor, probe_accuracy, probe_threads, r2_per_dimension
 from .latent_structures import AugmentedBatch, RegularizedObjective, TwoHeads, cpu_threads
@@ -409,37 +408,7 @@ def plot_ablation(table: pd.DataFrame, ax=None):
     return ax
 
 
-# ---------------------------------------------------------------- exercise check
-def _top_k_cases(seed: int = 5):
-    g = torch.Generator().manual_seed(seed)
-    cases = []
-    for n, c, d, k in ((20, 7, 4, 1), (30, 7, 8, 3), (25, 5, 3, 2), (40, 10, 6, 5)):
-        z, p = torch.randn(n, d, generator=g), torch.randn(c, d, generator=g)
-        cases.append(dict(image_codes=z, prompt_codes=p, labels=torch.randint(0, c, (n,), generator=g), k=k))
-    return cases
-
-
-@stub_aware
-def check_zero_shot_top_k(fn) -> CheckResult:
-    """Check ``fn(image_codes, prompt_codes, labels, k) -> float``: the top-``k`` zero-shot accuracy
-    on cosine similarity (codes not yet normalised), against :func:`zero_shot_top_k`."""
-    def reference(image_codes, prompt_codes, labels, k):
-        return zero_shot_top_k(image_codes, prompt_codes, labels, (k,))[k]
-
-    def guarded(**case):
-        out = fn(**case)
-        if out is None:
-            raise ValueError("it returned None (still a stub?)")
-        return float(out)
-
-    res = compare_outputs("top-k zero-shot accuracy", guarded, reference, _top_k_cases(), rtol=1e-6, atol=1e-6)
-    if not res.passed:
-        res = CheckResult(False, res.message + " Hint: normalise both code matrices, then count the classes whose "
-                                               "prompt is at least as similar as the true class's.")
-    return res
-
-
 __all__ = ["AugmentedScenes", "TwoHeadSceneEncoder", "SceneTwoHeadFactory", "methods", "zero_shot_top_k",
            "shape_prompts", "evaluate_scenes", "run_ablation", "paper_layout", "deltas", "plot_ablation",
-           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "claims", "check_zero_shot_top_k", "build_scenes",
+           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "claims", "build_scenes",
            "SHARED_FACTORS", "IMAGE_FACTORS", "DEFAULT_NUISANCES", "RECALL_KS"]

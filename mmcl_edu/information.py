@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from ._validation import check_choice, check_float, check_int
-from .checks import CheckResult, stub_aware
 
 AXES = {"text": 0, "image": 1, "label": 2}
 #: How far a table's sum may be from 1.
@@ -296,37 +295,3 @@ def random_table(n_t: int = 4, n_v: int = 5, n_y: int = 3, seed: int = 0, blocks
     support[np.arange(n_t), np.array([rng.choice(np.nonzero(bv == b)[0]) for b in bt])] = True  # no empty row
     w = rng.dirichlet(np.ones(n_t * n_v * n_y)).reshape(n_t, n_v, n_y) * support[:, :, None]
     return w / w.sum()
-
-
-# ---------------------------------------------------------------- exercise auto-check
-def _gap_cases():
-    return [dict(p=example_table("image_only", 4)), dict(p=example_table("xor", 3)),
-            dict(p=random_table(3, 4, 2, seed=5)), dict(p=random_table(4, 3, 3, seed=6, blocks=1)),
-            dict(p=np.transpose(example_table("image_only", 2), (1, 0, 2)))]
-
-
-@stub_aware
-def check_information_gap(fn, raise_on_failure: bool = False) -> CheckResult:
-    """Check ``fn(p) -> Δ_p`` (nats) for tables ``p[x_T, x_V, y]`` against :func:`information_gap`.
-    Answers "not yet" for a stub that raises ``NotImplementedError`` or returns ``None``."""
-    from .checks import compare_outputs
-
-    def guarded(p):
-        out = fn(p.copy())
-        if out is None:
-            raise ValueError("it returned None (still a stub?)")
-        return float(out)
-
-    cases = _gap_cases()
-    res = compare_outputs("information gap Δ_p", guarded, lambda p: information_gap(p), cases,
-                          rtol=1e-6, atol=1e-9)
-    if not res.passed:
-        try:  # frequent slips: bits instead of nats, or the signed difference I(x_T; y) − I(x_V; y)
-            got, want = guarded(cases[0]["p"]), information_gap(cases[0]["p"])
-            if np.isclose(got, want / np.log(2)):
-                res = CheckResult(False, res.message + " You answered in bits; the course uses nats (natural log).")
-            elif np.isclose(got, -want):
-                res = CheckResult(False, res.message + " Δ_p is an absolute value.")
-        except Exception:  # the reader's failure is already in the message
-            pass
-    return res

@@ -264,8 +264,6 @@ def run_variants(preset: Preset, variants: dict, *, seeds=None, data=None, devic
     every seed and evaluate it on fresh pairs drawn with ``eval_seed``: one row per (variant,
     seed) with the metrics of :func:`evaluate_structure` and the training seconds. With
     ``checkpoint_dir`` each variant checkpoints into its own sub-folder (``resume=True`` continues)."""
-    from pathlib import Path
-
     with cpu_threads():
         return _run_variants(preset, variants, seeds, data, device, progress, checkpoint_dir, resume,
                              train_overrides, eval_seed)
@@ -347,53 +345,6 @@ def summary(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- exercise auto-check
-def _bridge_cases(seed: int = 11):
-    g = torch.Generator().manual_seed(seed)
-    cases = []
-    for n, d, t in ((5, 3, 0.25), (8, 4, 0.5), (16, 8, 0.1), (4, 2, 0.9)):
-        z_v, z_t, z_aug = (F.normalize(torch.randn(n, d, generator=g, dtype=torch.float64), dim=1) for _ in range(3))
-        cases.append(dict(z_v=z_v, z_t=z_t, z_aug=z_aug, t=t))
-    return cases
-
-
-def check_bridge_loss(fn, raise_on_failure: bool = False):
-    """Check ``fn(z_v, z_t, z_aug, t) -> scalar``: the corrected closed form of ``L_Br`` on unit
-    codes (the mean over the rows of ``2 − 2 [t⟨z_V, z^a⟩ + (1 − t)⟨z_T, z^a⟩] / sqrt(t² + (1 − t)² +
-    2t(1 − t)⟨z_V, z_T⟩)``), against :func:`~mmcl_edu.regularizers.brownian_bridge_loss`. Answers
-    "not yet" (no exception) for a stub that raises or returns ``None``."""
-    from .checks import CheckResult, compare_outputs
-
-    cases = _bridge_cases()
-
-    def guarded(**case):
-        out = fn(**case)
-        if out is None:
-            raise ValueError("it returned None (still a stub?)")
-        return out
-
-    def reference(z_v, z_t, z_aug, t):
-        return brownian_bridge_loss(z_v, z_t, z_aug, t)
-
-    res = compare_outputs("Brownian bridge loss", guarded, reference, cases, rtol=1e-6, atol=1e-8)
-    if not res.passed:
-        c = cases[0]
-        cos = lambda a, b: (a * b).sum(1)  # noqa: E731
-        t = c["t"]
-        printed = ((t * cos(c["z_v"], c["z_aug"]) + (1 - t) * cos(c["z_t"], c["z_aug"]))
-                   / (t * t + (1 - t) ** 2 + 2 * t * (1 - t) * cos(c["z_v"], c["z_t"]))).mean()
-        try:
-            got = guarded(**c)
-            hint = (" That is the printed form, which drops the 2 − 2 and the square root."
-                    if torch.allclose(torch.as_tensor(got, dtype=torch.float64), printed) else
-                    " Hint: ‖z^a − μ‖² = 2 − 2⟨z^a, μ⟩ on unit vectors, and ‖t z_V + (1 − t) z_T‖ is a norm.")
-        except Exception:  # the stub's failure is already in the message
-            hint = ""
-        res = CheckResult(False, res.message + hint)
-    if raise_on_failure and not res.passed:
-        raise AssertionError(res.message)
-    return res
-
-
 def plot_variants(table: pd.DataFrame, metrics=("class_probe", "image_only_probe", "zero_shot", "recall@1", "gap"),
                   chance: dict | None = None, ax=None):
     """Grouped bars: one group per metric, one bar per variant (mean over seeds, std as error bar);

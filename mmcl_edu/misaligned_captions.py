@@ -21,7 +21,6 @@ show the result in chapter 7's layout, with the *chance-corrected* score of :fun
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,6 @@ import pandas as pd
 import torch
 
 from ._validation import check_choice, check_float, check_int
-from .checks import CheckResult, stub_aware
 from .misalignment import identified_set, validate_caption_policy
 from .scenes import CAPTION_FACTORS, CAPTION_NOISE_FACTORS, FACTORS, SceneModel
 
@@ -335,27 +333,3 @@ def paper_comparison(runs: PolicyRuns, view: str = "l2") -> pd.DataFrame:
                          ours=f"{lo:.2f}–{hi:.2f}",
                          tolerance=f"ours in [{max(p_lo - tol, 0):.2f}, {min(p_hi + tol, 1):.2f}]", verdict=verdict(ok)))
     return pd.DataFrame(rows)
-
-
-# ---- the chapter's auto-checked exercise ----
-
-@stub_aware
-def check_hue_oracle(fn) -> CheckResult:
-    """Check a reader's oracle ``fn(k)``: the best ``R²`` of the hue from the column alone when the
-    image has ``k`` columns and the hue is drawn uniformly inside the ``x``-th of ``k`` equal parts
-    of its range (``hue_depends_on_x`` has ``k = 3``). Compared with ``1 − 1/k²`` for k = 1 … 6
-    (tolerance 0.01, so that a careful simulation passes too)."""
-    if not callable(fn):
-        raise ValueError(f"check_hue_oracle: pass your function itself (callable); got {fn!r}")
-    for k in range(1, 7):
-        want = 1 - 1 / k ** 2
-        try:
-            got = float(fn(k))
-        except NotImplementedError:
-            raise
-        except Exception as e:  # the reader's code failing is a check result, not a crash
-            return CheckResult(False, f"hue oracle: your function raised {type(e).__name__}: {e} for k={k}.")
-        if not math.isfinite(got) or abs(got - want) > 0.01:
-            return CheckResult(False, f"hue oracle: for k={k} columns you have {got:.4f}, expected {want:.4f}. "
-                                      "Hint: R² = Var(E[h | x]) / Var(h), with h ∝ x + u.")
-    return CheckResult(True, "hue oracle: matches R² = 1 − 1/k² for k = 1 … 6 columns.")

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import mmcl_edu as mm
+from mmcl_edu.checks import check_bridge_loss
 from mmcl_edu.latent_structures import (AugmentedPairs, RegularizedObjective, TwoHeadFactory, build_data,
-                                        check_bridge_loss, evaluate_structure, lambda_sweep, quantile_class,
-                                        run_variants, summary)
+                                        evaluate_structure, lambda_sweep, quantile_class, run_variants, summary)
 from mmcl_edu.regularizers import brownian_bridge_loss
 
 CFG = mm.TrainConfig(steps=12, batch_size=32, lr=3e-3, hidden=(16, 16), encoding_dim=4, similarity="cosine",

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import mmcl_edu as mm
+from mmcl_edu import checks
 from mmcl_edu import closing_ablation as ca
 from mmcl_edu import scenes as sc
 from mmcl_edu.latent_structures import RegularizedObjective
@@ -185,17 +186,17 @@ def test_check_zero_shot_top_k():
         p = torch.nn.functional.normalize(prompt_codes, dim=1)
         return (z @ p.T).topk(k, dim=1).indices.eq(labels.view(-1, 1)).any(1).float().mean()
 
-    assert ca.check_zero_shot_top_k(mine).passed
+    assert checks.check_zero_shot_top_k(mine).passed
 
     def unnormalised(image_codes, prompt_codes, labels, k):
         return (image_codes @ prompt_codes.T).topk(k, dim=1).indices.eq(labels.view(-1, 1)).any(1).float().mean()
 
-    assert not ca.check_zero_shot_top_k(unnormalised).passed
+    assert not checks.check_zero_shot_top_k(unnormalised).passed
 
     def stub(image_codes, prompt_codes, labels, k):
         raise NotImplementedError
 
-    res = ca.check_zero_shot_top_k(stub)
+    res = checks.check_zero_shot_top_k(stub)
     assert not res.passed and "NotImplementedError" in res.message
     with pytest.raises(AssertionError):
-        ca.check_zero_shot_top_k(unnormalised, raise_on_failure=True)
+        checks.check_zero_shot_top_k(unnormalised, raise_on_failure=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmcl_edu import checks
 from mmcl_edu import information as inf
 
 
@@ -143,21 +144,21 @@ def test_validation_names_the_argument():
 
 
 def test_check_information_gap(capsys):
-    assert inf.check_information_gap(lambda p: inf.information_gap(p))
-    bits = inf.check_information_gap(lambda p: inf.information_gap(p) / math.log(2))
+    assert checks.check_information_gap(lambda p: inf.information_gap(p))
+    bits = checks.check_information_gap(lambda p: inf.information_gap(p) / math.log(2))
     assert not bits and "bits" in bits.message
 
     def signed(p):
         return inf.mutual_information(p, 0, 2) - inf.mutual_information(p, 1, 2)
 
-    res = inf.check_information_gap(signed)
+    res = checks.check_information_gap(signed)
     assert not res and "absolute" in res.message
 
     def stub(p):
         raise NotImplementedError()
 
     for answer in (None, stub):
-        res = inf.check_information_gap(answer)
+        res = checks.check_information_gap(answer)
         assert not res and "not yet" in res.message
     with pytest.raises(AssertionError):
-        inf.check_information_gap(stub, raise_on_failure=True)
+        checks.check_information_gap(stub, raise_on_failure=True)

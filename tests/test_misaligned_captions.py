@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mmcl_edu import checks
 from mmcl_edu import misaligned_captions as mc
 from mmcl_edu import scenes as sc
 
@@ -172,16 +173,16 @@ def test_colour_word_oracle_grows_with_the_palette():
 
 
 def test_check_hue_oracle():
-    assert mc.check_hue_oracle(lambda k: 1 - 1 / k ** 2)
-    assert not mc.check_hue_oracle(lambda k: 1 - 1 / k)
-    assert not mc.check_hue_oracle(None)
+    assert checks.check_hue_oracle(lambda k: 1 - 1 / k ** 2)
+    assert not checks.check_hue_oracle(lambda k: 1 - 1 / k)
+    assert not checks.check_hue_oracle(None)
 
     def stub(k):
         raise NotImplementedError
 
-    assert not mc.check_hue_oracle(stub)
+    assert not checks.check_hue_oracle(stub)
     with pytest.raises(AssertionError):
-        mc.check_hue_oracle(lambda k: 0.5, raise_on_failure=True)
+        checks.check_hue_oracle(lambda k: 0.5, raise_on_failure=True)
 
 
 def test_run_policies_plumbing_and_resume(tmp_path):

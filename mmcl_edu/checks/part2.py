@@ -1,5 +1,8 @@
-"""Exercise checks of Part II (chapters 6, 7 and 9): the identified set, the expected R² matrix, caption verdicts."""
+"""Exercise checks of Part II (chapters 6–9): the identified set, the expected R² matrix, the hue oracle, caption
+verdicts."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -186,3 +189,26 @@ def check_caption_verdict(fn, seed: int = 9) -> CheckResult:
 
 
 # ---- chapter 7 ----
+
+
+# ---- chapter 8 ----
+@stub_aware
+def check_hue_oracle(fn) -> CheckResult:
+    """Check a reader's oracle ``fn(k)``: the best ``R²`` of the hue from the column alone when the
+    image has ``k`` columns and the hue is drawn uniformly inside the ``x``-th of ``k`` equal parts
+    of its range (``hue_depends_on_x`` has ``k = 3``). Compared with ``1 − 1/k²`` for k = 1 … 6
+    (tolerance 0.01, so that a careful simulation passes too)."""
+    if not callable(fn):
+        raise ValueError(f"check_hue_oracle: pass your function itself (callable); got {fn!r}")
+    for k in range(1, 7):
+        want = 1 - 1 / k ** 2
+        try:
+            got = float(fn(k))
+        except NotImplementedError:
+            raise
+        except Exception as e:  # the reader's code failing is a check result, not a crash
+            return CheckResult(False, f"hue oracle: your function raised {type(e).__name__}: {e} for k={k}.")
+        if not math.isfinite(got) or abs(got - want) > 0.01:
+            return CheckResult(False, f"hue oracle: for k={k} columns you have {got:.4f}, expected {want:.4f}. "
+                                      "Hint: R² = Var(E[h | x]) / Var(h), with h ∝ x + u.")
+    return CheckResult(True, "hue oracle: matches R² = 1 − 1/k² for k = 1 … 6 columns.")
