@@ -100,14 +100,21 @@ def check_calls(code) -> list[ast.Call]:
 
 
 def raising(source: str) -> str:
-    """Every check call of ``source`` with ``raise_on_failure=True``: a failed check fails the graded cell."""
+    """A graded test cell's source: every check call with ``raise_on_failure=True`` (a failed check fails the cell)
+    and every top-level expression shown with ``display(...)``. nbgrader reads a test cell's ``execute_result`` as
+    partial credit (a number) and warns on any other; ``display`` output is neither, so a cell that does not raise
+    gets its full points."""
     lines = source.split("\n")
-    for call in sorted(check_calls(source), key=lambda c: (c.end_lineno, c.end_col_offset), reverse=True):
-        if any(k.arg == "raise_on_failure" for k in call.keywords):
-            continue
-        row, col = call.end_lineno - 1, call.end_col_offset - 1          # the closing parenthesis
-        sep = ", " if call.args or call.keywords else ""
-        lines[row] = lines[row][:col] + sep + "raise_on_failure=True" + lines[row][col:]
+    tree = ast.parse(ms._parseable(source))
+    edits = [(c.end_lineno - 1, c.end_col_offset - 1, (", " if c.args or c.keywords else "") + "raise_on_failure=True")
+             for c in check_calls(tree) if not any(k.arg == "raise_on_failure" for k in c.keywords)]
+    for node in tree.body:
+        call = getattr(node, "value", None)
+        shown = isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "display"
+        if isinstance(node, ast.Expr) and not shown:
+            edits += [(node.lineno - 1, node.col_offset, "display("), (node.end_lineno - 1, node.end_col_offset, ")")]
+    for row, col, text in sorted(edits, reverse=True):   # from the end, so that earlier positions stay valid
+        lines[row] = lines[row][:col] + text + lines[row][col:]
     return "\n".join(lines)
 
 

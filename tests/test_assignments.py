@@ -59,6 +59,8 @@ def test_one_answer_cell_per_exercise_and_a_graded_test_after_it(path, assignmen
         assert meta["points"] == POINTS[ex["label"]].points
         calls = ma.check_calls(test.source)
         assert calls and all(any(kw.arg == "raise_on_failure" for kw in c.keywords) for c in calls)
+        exprs = [n.value for n in ast.parse(test.source).body if isinstance(n, ast.Expr)]
+        assert all(isinstance(e, ast.Call) and getattr(e.func, "id", "") == "display" for e in exprs), test.source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -95,7 +97,9 @@ def test_answer_split_keeps_the_scaffolds_hints_and_moves_the_check():
                       f"    {ma.BEGIN}\n    y = np.sqrt(x)\n    return y\n    {ma.END}")
     assert check == "display(checks.check_f(f))" and rest == "print(f(4))"
     assert ma.raising(check) == "display(checks.check_f(f, raise_on_failure=True))"
-    assert ma.raising("r = inf.check_g()") == "r = inf.check_g(raise_on_failure=True)"
+    # no execute_result (which nbgrader would read as partial credit): bare expressions are displayed
+    assert ma.raising("r = inf.check_g()\nr") == "r = inf.check_g(raise_on_failure=True)\ndisplay(r)"
+    assert ma.raising("checks.check_h(h,\n    1)") == "display(checks.check_h(h,\n    1, raise_on_failure=True))"
 
 
 # ---------------------------------------------------------------- errors that stop make assignments
