@@ -13,8 +13,9 @@ In each ``source`` notebook, built from the instructor notebook (nbgrader cell m
 * an **auto-checked exercise** has one *autograded answer* cell — the instructor's solution, each function body
   (or top-level statement) between ``### BEGIN SOLUTION`` and ``### END SOLUTION``, under the signature, docstring
   and hints of the exercise's scaffold — followed by a locked, graded *test* cell with the exercise's points that
-  calls the exercise's check with ``raise_on_failure=True`` (and the hidden tests of ``assignments.yml`` between
-  ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``); the scaffold cell goes;
+  shows the exercise's check, called with ``raise_on_failure=True``, with ``display`` (and runs the hidden tests of
+  ``assignments.yml`` between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``); the scaffold cell goes, and
+  so do the solution's lines after the check (its use of the answer), as in the student version;
 * a **code or pen-and-paper exercise** has a *manually graded answer* cell with its points: a Markdown cell holding
   the written solution between the markers (a code exercise's solution code is an answer cell of its own, in
   markers), or, with no written solution, its solution code cell;
