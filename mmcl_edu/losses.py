@@ -108,7 +108,9 @@ def _paired_similarity(z1, z2, similarity):
 
 def _check_temperature(t):
     if isinstance(t, torch.Tensor):
-        if t.numel() != 1 or not bool(t.detach() > 0):
+        # the sign is read on the CPU only: reading a GPU tensor's value would wait for the device on every step
+        # (a learnable temperature, exp(log τ), is positive by construction)
+        if t.numel() != 1 or (t.device.type == "cpu" and not bool(t.detach() > 0)):
             raise ValueError(f"temperature must be a positive scalar; got {t}")
     else:
         check_float("temperature", t, 0.0, None, low_open=True)

@@ -240,7 +240,8 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
     loss_hook : callable(encoders, batch, loss_fn) -> loss, optional
         The training objective on one batch from ``model.sample`` (default:
         ``loss_fn(g_1(x_1), g_2(x_2))``). ``loss_fn`` is the :class:`~mmcl_edu.losses.InfoNCE`
-        module of the config (its temperature). Its ``repr`` enters the checkpoint's identity, so
+        module of the config (its temperature). It runs in the same bf16 autocast region on a GPU
+        as the encoders of the default objective. Its ``repr`` enters the checkpoint's identity, so
         give it a readable one (a dataclass) that names its weights.
 
     Returns
@@ -339,10 +340,14 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
     loss_sum, n_sum, t0 = torch.zeros((), device=device), 0, time.perf_counter()
     while step < config.steps:
         batch = model.sample(config.batch_size, generator=generator)
+        # every objective in the same autocast region: on a GPU, a loss_hook's encoders get bf16 as InfoNCE's do
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             if loss_hook is None:
                 z1, z2 = encoders[0](batch.x1), encoders[1](batch.x2)
-        loss = loss_fn(z1.float(), z2.float()) if loss_hook is None else loss_hook(encoders, batch, loss_fn)
+            else:
+                loss = loss_hook(encoders, batch, loss_fn)
+        if loss_hook is None:
+            loss = loss_fn(z1.float(), z2.float())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
