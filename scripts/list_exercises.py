@@ -23,8 +23,10 @@ _CHECK = re.compile(r"^[^#\n]*\bcheck_\w+\(", re.M)  # an uncommented call of an
 _EX = re.compile(r"^(`{3,}|:{3,})\{exercise\}[^\n]*\n(?P<body>.*?)^\1\s*$", re.S | re.M)
 
 
-def exercises(path: Path) -> list[dict]:
-    nb = nbformat.read(path, as_version=4)
+def exercises(path: Path, nb=None) -> list[dict]:
+    """The exercises of a chapter in order: ``label`` (``"?"`` when it has none), ``kind``, ``cell`` (the index of the
+    Markdown cell that states it) and ``solutions`` (the indices of its code cells tagged ``solution``)."""
+    nb = nb if nb is not None else nbformat.read(path, as_version=4)
     rows = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "markdown":
@@ -35,19 +37,19 @@ def exercises(path: Path) -> list[dict]:
             label = label[1] if label else "?"
             # the cells of this exercise: up to the next exercise. A solution cell makes it "code"; a call of
             # an exercise check (``checks.check_x(...)``, or a chapter module's ``check_x``) "auto-checked".
-            code = False
+            solutions = []
             checked = bool(_CHECK.search(body))
-            for later in nb.cells[i + 1:]:
+            for k, later in enumerate(nb.cells[i + 1:], start=i + 1):
                 if later.cell_type == "markdown" and "{exercise}" in later.source:
                     break
                 tags = later.metadata.get("tags", [])
                 if "solution" in tags:
-                    code = True
+                    solutions.append(k)
                 elif later.cell_type == "code" and "remove-cell" not in tags and _CHECK.search(later.source):
                     checked = True
             kind = ("auto-checked" if checked else
-                    "code" if code or re.search(r"\b(Write a function|Write `|Implement)", body) else "pen and paper")
-            rows.append(dict(label=label, kind=kind))
+                    "code" if solutions or re.search(r"\b(Write a function|Write `|Implement)", body) else "pen and paper")
+            rows.append(dict(label=label, kind=kind, cell=i, solutions=solutions))
     return rows
 
 
@@ -62,8 +64,9 @@ def table(root: Path = ROOT) -> str:
     return "\n".join(lines)
 
 
-def refreshed(page_text: str, new_table: str) -> str:
-    a, b = page_text.index(START) + len(START), page_text.index(STOP)
+def refreshed(page_text: str, new_table: str, start: str = START, stop: str = STOP) -> str:
+    """The page with the text between the markers ``start`` and ``stop`` replaced by ``new_table``."""
+    a, b = page_text.index(start) + len(start), page_text.index(stop)
     return page_text[:a] + "\n" + new_table + "\n" + page_text[b:]
 
 

@@ -187,6 +187,7 @@ def answer_cell_source(solution: str, scaffold: str | None = None) -> tuple[str,
         else:
             run.extend(segment)
     flush()
+
     def source_of(a, b):   # the lines of statements a..b
         return "\n".join(lines[body[a].lineno - 1:body[b].end_lineno]) if a <= b < len(body) else ""
 
@@ -252,19 +253,12 @@ def solution_texts(nb) -> dict[str, str]:
 
 
 def exercises(nb, path: Path) -> list[dict]:
-    """The chapter's exercises in order: label, kind (as in the instructor guide's table), the cell stating it,
-    its solution code cells."""
-    kinds = {row["label"]: row["kind"] for row in le.exercises(path)}
-    found = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown":
-            for m in le._EX.finditer(cell.source):
-                label = re.search(r"^:label:\s*(\S+)", m["body"], re.M)
-                if not label:
-                    raise ValueError(f"{path.name}: cell {i}: an exercise without a :label:")
-                found.append(dict(label=label[1], kind=kinds[label[1]], cell=i, solutions=[]))
-        elif found and ms.SOLUTION_TAG in cell.metadata.get("tags", []):
-            found[-1]["solutions"].append(i)
+    """The chapter's exercises in order (:func:`list_exercises.exercises`: label, kind as in the instructor guide's
+    table, the cell stating it, its solution code cells); an exercise without a label is an error."""
+    found = le.exercises(path, nb)
+    for ex in found:
+        if ex["label"] == "?":
+            raise ValueError(f"{path.name}: cell {ex['cell']}: an exercise without a :label:")
     return found
 
 
@@ -326,6 +320,7 @@ def assignment_notebook(nb, path: Path, points: dict[str, Points]):
         if grade_id in ids:
             raise ValueError(f"{where}: cell {len(cells)}: two cells with grade_id {grade_id!r}")
         ids.add(grade_id)
+        cell.id = grade_id   # the same assignment every time it is made (new cells would get random ids)
         cells.append(_nbgrader(cell, grade_id, **kw))
 
     def test_cell(ex, source):
@@ -473,11 +468,6 @@ def make_assignments(out: Path, points_file: Path = ROOT / "assignments.yml", ro
     return notebooks
 
 
-def refreshed(page_text: str, new_table: str) -> str:
-    a, b = page_text.index(START) + len(START), page_text.index(STOP)
-    return page_text[:a] + "\n" + new_table + "\n" + page_text[b:]
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "_assignments"), help="course directory (default: _assignments)")
@@ -490,7 +480,7 @@ def main(argv=None) -> int:
         print(f"make_assignments: {e}", file=sys.stderr)
         return 1
     if args.write_guide:
-        PAGE.write_text(refreshed(PAGE.read_text(), points_table(notebooks)))
+        PAGE.write_text(le.refreshed(PAGE.read_text(), points_table(notebooks), START, STOP))
     n = sum(len(graded_cells(nb)) for nb in notebooks.values())
     print(f"assignments: {len(notebooks)} chapters, {n} graded cells in {args.out}/source; release one with "
           f"`cd {args.out} && nbgrader generate_assignment <chapter>`")

@@ -84,7 +84,7 @@ def test_every_exercise_has_points_and_every_points_entry_an_exercise():
 
 def test_the_instructor_guide_shows_the_current_points_table(assignments):
     page = ma.PAGE.read_text()
-    assert ma.refreshed(page, ma.points_table(assignments)) == page, \
+    assert ma.le.refreshed(page, ma.points_table(assignments), ma.START, ma.STOP) == page, \
         "run `python scripts/make_assignments.py --write-guide`"
 
 
@@ -137,8 +137,8 @@ def test_a_solution_without_a_check_is_an_error_naming_the_cell(tmp_path):
 
 
 def test_two_cells_with_one_grade_id_is_an_error(tmp_path):
-    solution = _code("def f(x):\n    return x\n\n\nchecks.check_f(f)", "solution")
-    nb, path = _chapter(tmp_path, _md(EXERCISE), solution, _md(EXERCISE), solution)
+    solution = lambda: _code("def f(x):\n    return x\n\n\nchecks.check_f(f)", "solution")  # noqa: E731
+    nb, path = _chapter(tmp_path, _md(EXERCISE), solution(), _md(EXERCISE), solution())
     with pytest.raises(ValueError, match=r"ch99_test.ipynb: cell \d+: two cells with grade_id 'ex-x-answer'"):
         ma.assignment_notebook(nb, path, {"ex-x": ma.Points(3)})
 
@@ -164,3 +164,9 @@ def test_bad_points_and_unknown_labels_are_errors(tmp_path):
     good.write_text("ex-x: 3\nex-gone: 2\n")
     with pytest.raises(ValueError, match=r"points for labels that no chapter has: ex-gone"):
         ma.make_assignments(tmp_path / "out", good, root=tmp_path)
+
+
+def test_an_assignment_is_the_same_every_time_it_is_made():
+    path = NOTEBOOKS[0]
+    make = lambda: nbformat.writes(ma.assignment_notebook(nbformat.read(path, as_version=4), path, POINTS))  # noqa: E731
+    assert make() == make()

@@ -23,10 +23,6 @@ sys.modules.setdefault("make_student", ms)
 _spec.loader.exec_module(ms)
 
 
-# hidden cells keep their computations (later cells may read them) and lose their assertions and claims
-without_asserts = ms.without_claims
-
-
 @pytest.mark.parametrize("path", sorted((ROOT / "book").glob("ch*.ipynb")), ids=lambda p: p.stem)
 def test_student_notebook_runs_at_smoke_size(path, tmp_path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
@@ -34,7 +30,7 @@ def test_student_notebook_runs_at_smoke_size(path, tmp_path, monkeypatch):
     nb = ms.student_notebook(nb)
     for cell in nb.cells:  # hidden cells keep their computations (later cells may read them), lose their asserts
         if cell.cell_type == "code" and "remove-cell" in cell.metadata.get("tags", []):
-            cell.source = without_asserts(cell.source)
+            cell.source = ms.without_claims(cell.source)
     monkeypatch.setenv("MMCL_EDU_SIZE", "smoke")
     monkeypatch.setenv("MMCL_EDU_PROGRESS", "0")
     # claims the package checks itself (e.g. misalignment_simulations.check_theorem) are recorded, not raised
@@ -68,7 +64,7 @@ def test_a_correct_answer_in_the_answer_cell_passes_every_check(stem, tmp_path, 
     filled = 0
     for cell in nb.cells:
         if cell.cell_type == "code" and "remove-cell" in cell.metadata.get("tags", []):
-            cell.source = without_asserts(cell.source)
+            cell.source = ms.without_claims(cell.source)
         elif cell.cell_type == "code" and cell.source in answers:
             cell.source, filled = answers[cell.source], filled + 1
     assert filled == len(scaffold_of)
