@@ -185,21 +185,24 @@ _PRESETS = {
                    dependence="independent", p_perturb=0.75),
         quick=dict(model=dict(n_semantics=5, selected=(0, 1, 2, 3), perturbed=(0,), specific_dim=2),
                    train=dataclasses.replace(_CAI_QUICK, steps=2000, batch_size=256, lr=4e-3, hidden=(128, 128)),
-                   eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,)),
+                   eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,),
+                   sizes=dict(extras_seeds=(0, 1, 2))),   # one draw of the joint policy is not enough (chapter 7)
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000, regressors=("linear", "nonlinear"),
-                                             per_dimension=True), seeds=(0, 1, 2)),
+                                             per_dimension=True), seeds=(0, 1, 2), sizes=dict(extras_seeds=(0, 1, 2))),
     ),
     "cai_sweep": dict(
         description="Cai et al. (2025), the sweeps of the numerical experiment (chapter 7). Full: the paper's "
                     "10 semantics, 5-d m_1, m_2 and training. Quick: 5 semantics, 2-d m_1, m_2, a small encoder "
                     "(two hidden layers of 128), batch 256, lr 4e-3 with cosine decay, 3000 steps: about 6 s of "
-                    "one CPU thread per setting, enough to separate selection and perturbation at p_perturb = 0.75.",
+                    "one CPU thread per setting and seed (one seed; the extras three), enough to separate selection and "
+                    "perturbation at p_perturb = 0.75.",
         model=dict(n_semantics=10, selected=None, perturbed=(), specific_dim=5, dependence="independent",
                    p_perturb=0.75),
         quick=dict(model=dict(n_semantics=5, specific_dim=2), train=_CAI_SWEEP_QUICK,
-                   eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,)),
+                   eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,),
+                   sizes=dict(extras_seeds=(0, 1, 2))),   # one draw of the joint policy is not enough (chapter 7)
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000, regressors=("linear", "nonlinear"),
-                                             per_dimension=True), seeds=(0, 1, 2)),
+                                             per_dimension=True), seeds=(0, 1, 2), sizes=dict(extras_seeds=(0, 1, 2))),
     ),
     "jiang": dict(
         description="Jiang et al. (2023), chapter 11: 4-d content (16 classes from the first two coordinates "
