@@ -37,7 +37,7 @@ from .parallel import run_jobs
 from .presets import Preset
 from .scenes import COLOURS, FACTORS, SHAPES, SceneModel
 from .structure_metrics import modality_gap, recall_at_k
-from .training import train
+from .training import train_seeds
 
 SHARED_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "shared")
 IMAGE_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "image")
@@ -256,10 +256,10 @@ def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, da
 
     def run_one(i, label, progress):
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
-        results = train(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                        progress=progress, checkpoint_dir=ckpt,
-                        checkpoint_every=checkpoint_every, resume=resume, encoder_factory=SceneTwoHeadFactory(),
-                        loss_hook=objectives[label], **(train_overrides or {}))
+        results = train_seeds(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
+                              progress=progress, checkpoint_dir=ckpt,
+                              checkpoint_every=checkpoint_every, resume=resume, encoder_factory=SceneTwoHeadFactory(),
+                              loss_hook=objectives[label], **(train_overrides or {}))
         return [{"variant": label, "seed": res.seed, **evaluate_scenes(res, data, **ev, seed=TEST_SEED),
                  "seconds": res.train_seconds} for res in results]
 

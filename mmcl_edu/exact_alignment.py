@@ -29,7 +29,7 @@ from .latent_structures import AugmentedPairs, build_data, cpu_threads, paired_m
 from .presets import Preset
 from .regularizers import contrastive_loss
 from .structure_metrics import modality_gap
-from .training import default_encoders, default_encoding_dim, train
+from .training import default_encoders, default_encoding_dim, train_seeds
 
 #: Seed of the evaluation pairs (away from every training stream) and of the gap-tracking pairs.
 TEST_SEED, TRACK_SEED = 10**6, 3 * 10**6
@@ -163,8 +163,8 @@ def run_settings(preset: Preset, settings: dict, *, seeds=None, data=None, devic
             config = preset.train.replace(**overrides)
             every = max(1, config.steps // 12)
             ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"setting{i}"
-            runs = train(data, config, seeds=seeds, device=device, progress=progress, checkpoint_dir=ckpt,
-                         resume=resume, loss_hook=hook, callback=tracker, callback_every=every if track else None)
+            runs = train_seeds(data, config, seeds=seeds, device=device, progress=progress, checkpoint_dir=ckpt,
+                               resume=resume, loss_hook=hook, callback=tracker, callback_every=every if track else None)
             results[label] = runs
             for res in runs:
                 metrics = evaluate_alignment(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000))

@@ -11,7 +11,7 @@ from .evaluation import evaluate, probe_threads
 from .latents import ContentStyleModel
 from .misalignment import MisalignmentModel
 from .presets import Preset
-from .training import TrainResult, train
+from .training import TrainResult, train_seeds
 
 
 @dataclass
@@ -62,8 +62,8 @@ def run_experiment(preset: Preset, *, seeds=None, device=None, model_seed: int =
     elif model_overrides:
         raise ValueError(f"pass either model or model arguments, not both; got model and {sorted(model_overrides)}")
     seeds = preset.seeds if seeds is None else tuple(seeds)
-    results = train(model, preset.train, seeds=seeds, device=device, progress=progress,
-                    checkpoint_dir=checkpoint_dir, resume=resume, **(train_overrides or {}))
+    results = train_seeds(model, preset.train, seeds=seeds, device=device, progress=progress,
+                          checkpoint_dir=checkpoint_dir, resume=resume, **(train_overrides or {}))
     with probe_threads():
         table = evaluate(results, model, **{**preset.eval, **(eval_overrides or {})})
     if label is not None:

@@ -32,7 +32,7 @@ from .presets import Preset
 from .regularizers import (brownian_bridge_loss, contrastive_loss, cyclip_consistency, geometric_consistency_loss,
                            separation_loss)
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
-from .training import train, whitening_sample
+from .training import train_seeds, whitening_sample
 
 REGULARIZERS = ("sep", "br", "gc")
 
@@ -299,9 +299,9 @@ def _run_variants(preset, variants, seeds, data, device, progress, checkpoint_di
 
     def run_one(i, label, progress):
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
-        results = train(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                        progress=progress, checkpoint_dir=ckpt, resume=resume,
-                        encoder_factory=factory, loss_hook=objectives[label], **(train_overrides or {}))
+        results = train_seeds(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
+                              progress=progress, checkpoint_dir=ckpt, resume=resume,
+                              encoder_factory=factory, loss_hook=objectives[label], **(train_overrides or {}))
         rows = []
         for res in results:
             metrics = evaluate_structure(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000), seed=eval_seed)

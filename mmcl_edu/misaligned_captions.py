@@ -187,7 +187,7 @@ def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint
     from .evaluation import evaluate, probe_threads
     from .experiments import checkpoint_subdir
     from .parallel import run_jobs
-    from .training import train
+    from .training import train_seeds
 
     if not isinstance(policies, dict) or not policies:
         raise ValueError("policies must be a non-empty dict label -> CaptionPolicy")
@@ -199,8 +199,8 @@ def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint
 
     def run_one(label, progress):
         ckpt = checkpoint_subdir(checkpoint_dir, "".join(ch if ch.isalnum() else "_" for ch in label))
-        res = train(models[label], cfg.train, seeds=cfg.seeds, checkpoint_dir=ckpt, resume=resume,
-                    progress=progress, **(train_overrides or {}))
+        res = train_seeds(models[label], cfg.train, seeds=cfg.seeds, checkpoint_dir=ckpt, resume=resume,
+                          progress=progress, **(train_overrides or {}))
         with probe_threads():
             tabs = [evaluate([EmbeddingView(r, v) for r in res], models[label], targets=targets, **cfg.eval)
                     .assign(setting=label, view=v) for v in views]
