@@ -54,15 +54,23 @@ def _notebook_source_hash(notebook: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def fingerprint(chapter: str, book_dir: Path | None = None) -> dict:
-    """What a saved result depends on: the package's source files and the chapter notebook
-    (``<book_dir>/<chapter>.ipynb``, default the current folder; ``None`` if it is not there,
-    e.g. on Colab)."""
+def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
+    """A hash of every ``.py`` file under ``package_dir`` (sub-packages included) and of its path there: the
+    package's source, as the scorecard's fingerprint and the book's notebook cache
+    (``scripts/notebook_cache.py``) both see it."""
+    package_dir = Path(package_dir)
     h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(package_dir.rglob("*.py")):
+        h.update(path.relative_to(package_dir).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def fingerprint(chapter: str, book_dir: Path | None = None) -> dict:
+    """What a saved result depends on: the package's source files (:func:`source_hash`) and the chapter
+    notebook (``<book_dir>/<chapter>.ipynb``, default the current folder; ``None`` if it is not there,
+    e.g. on Colab)."""
     notebook = Path(book_dir or Path.cwd()) / f"{chapter}.ipynb"
-    return {"package": h.hexdigest(), "notebook": _notebook_source_hash(notebook) if notebook.exists() else None}
+    return {"package": source_hash(), "notebook": _notebook_source_hash(notebook) if notebook.exists() else None}
 
 
 def _rows_frame(rows) -> pd.DataFrame:
