@@ -347,7 +347,9 @@ def beside_paper(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T.rename_axis("Δ from CLIP (points)")
 
 
-def _per_seed(table, method, metric, baseline="CLIP (L_Con)"):
+def per_seed_difference(table: pd.DataFrame, method: str, metric: str, baseline: str = "CLIP (L_Con)") -> pd.Series:
+    """``metric(method) − metric(baseline)`` for each seed (a Series indexed by seed), from the ablation's
+    results table (one row per variant and seed): a difference from the baseline on the same draw."""
     base = table[table.variant == baseline].set_index("seed")[metric]
     return table[table.variant == method].set_index("seed")[metric] - base
 
@@ -359,7 +361,7 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     from .scorecard import verdict
 
     paper = "Jiang et al. (2023)"
-    d = lambda m, k: _per_seed(table, m, k)  # noqa: E731
+    d = lambda m, k: per_seed_difference(table, m, k)  # noqa: E731
     pts = lambda s: f"{100 * s.mean():+.1f} points (seeds: {', '.join(f'{100 * x:+.1f}' for x in s)})"  # noqa: E731
     rows = []
     cy = d("CyCLIP", "zs_top1")
@@ -410,5 +412,5 @@ def plot_ablation(table: pd.DataFrame, ax=None):
 
 __all__ = ["AugmentedScenes", "TwoHeadSceneEncoder", "SceneTwoHeadFactory", "methods", "zero_shot_top_k",
            "shape_prompts", "evaluate_scenes", "run_ablation", "paper_layout", "deltas", "plot_ablation",
-           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "claims", "build_scenes",
+           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "per_seed_difference", "claims", "build_scenes",
            "SHARED_FACTORS", "IMAGE_FACTORS", "DEFAULT_NUISANCES", "RECALL_KS"]
