@@ -282,13 +282,10 @@ def hue_oracle(model: SceneModel, n: int = 6000, seed: int = 12345) -> dict:
 
 def colour_word_oracle(palette_size: int, n: int = 6000, seed: int = 5) -> float:
     """``R²(hue | colour word)``: the most of the hue any caption encoding can carry, for a palette
-    of ``palette_size`` names (linear regression on the one-hot word, as in chapter 5)."""
-    from .evaluation import predictability
-    from .scenes import COLOURS
+    of ``palette_size`` names (:func:`mmcl_edu.scenes.colour_word_oracle` on chapter 5's scenes)."""
+    from .scenes import colour_word_oracle as oracle
 
-    batch = SceneModel(palette_size=palette_size, device="cpu").sample(check_int("n", n, 20), seed=seed)
-    word = torch.nn.functional.one_hot(batch.latents["caption_colour"].view(-1), len(COLOURS)).float()
-    return predictability(word, batch.latents["hue"], "linear")
+    return oracle(SceneModel(palette_size=palette_size, device="cpu"), n, seed)
 
 
 # ---- the paper's numbers beside ours ----

@@ -395,6 +395,18 @@ class SceneModel(PairedModel):
                 + f"seed={self.seed}, device='{self.device}')")
 
 
+def colour_word_oracle(source, n: int = 4000, seed: int = 5) -> float:
+    """``R²(hue | colour word)``: how much of the object's hue the caption's colour word tells, the most of
+    the hue any caption encoding can carry. A linear regression from the one-hot word to the hue
+    (:func:`~mmcl_edu.evaluation.predictability`) on ``n`` pairs drawn with ``seed`` from ``source``
+    (a :class:`SceneModel`, or anything whose ``sample(n, seed=...)`` gives the scene latents)."""
+    from .evaluation import predictability
+
+    batch = source.sample(check_int("n", n, 20), seed=seed)
+    word = torch.nn.functional.one_hot(batch.latents["caption_colour"].view(-1), len(COLOURS)).float()
+    return predictability(word, batch.latents["hue"], "linear")
+
+
 def plot_pairs(batch: PairedBatch, n: int = 8, ncols: int = 4, start: int = 0, highlight: int | None = None):
     """Images of a batch with their captions underneath (``n`` pairs from ``start``)."""
     import matplotlib.pyplot as plt

@@ -166,3 +166,13 @@ def test_caption_parser_check():
     for bad in (stub, lambda c: None, swapped):
         res = checks.check_caption_parser(bad)
         assert not res and ("not yet" in res.message if bad is stub else "caption parser" in res.message)
+
+
+def test_colour_word_oracle_reads_any_source_of_scenes():
+    from mmcl_edu import closing_ablation as ca
+    model = sc.SceneModel(palette_size=4)
+    assert 0.5 < sc.colour_word_oracle(model) < 0.95   # the word tells a good part of the hue, not all of it
+    assert sc.colour_word_oracle(model) == sc.colour_word_oracle(model)
+    assert 0.5 < sc.colour_word_oracle(ca.build_scenes(mm.preset("jiang_scenes", "smoke"))) < 0.95
+    with pytest.raises(ValueError, match="n"):
+        sc.colour_word_oracle(model, n=3)
