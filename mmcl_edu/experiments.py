@@ -344,9 +344,8 @@ def table1_comparison(table: pd.DataFrame, multiview_table: pd.DataFrame | None 
 
 def table1_scorecard_rows(comparison: pd.DataFrame) -> pd.DataFrame:
     """:func:`table1_comparison` as rows of the reproduction scorecard (:mod:`mmcl_edu.scorecard`)."""
-    from .scorecard import verdict
-    return pd.DataFrame([dict(paper="Daunhawer et al. 2023",
-                              claim=f"Table 1, {r.setting}, {r.column}: R²({r.block})",
-                              paper_value=f"{r.paper:.2f} ± {r.paper_std:.2f}", ours=round(float(r.ours), 3),
-                              tolerance=f"± {r.tolerance:.2f}", verdict=verdict(r.agrees))
-                         for r in comparison.itertuples()])
+    from .scorecard import row, rows_table
+    return rows_table(row("Daunhawer et al. 2023", f"Table 1, {r.setting}, {r.column}: R²({r.block})",
+                          f"{r.paper:.2f} ± {r.paper_std:.2f}", round(float(r.ours), 3), f"± {r.tolerance:.2f}",
+                          r.agrees)
+                      for r in comparison.itertuples())

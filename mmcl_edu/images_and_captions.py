@@ -43,7 +43,7 @@ def factor_table(table, paper: bool = True):
 
     t = table if "setting" in table else table.assign(setting="")
     wide = t.pivot_table(index="target", columns=["setting", "modality"], values="score", aggfunc="mean",
-                         sort=False)
+                            sort=False)
     wide.columns = [f"{s} {'image' if m == 'x1' else 'text'}".strip() for s, m in wide.columns]
     info = t.drop_duplicates("target").set_index("target")[["metric", "chance"]]
     out = pd.concat([info.loc[wide.index], wide], axis=1)
@@ -65,8 +65,8 @@ def plot_factor_scores(table, factors=None):
     for ax, name in zip(axes.flat, factors):
         rows = t[t.target == name]
         for modality, label in (("x1", "image"), ("x2", "text")):
-            m = rows[rows.modality == modality].groupby("size")["score"].mean()
-            ax.plot(m.index, m.values, "o-", label=label)
+               m = rows[rows.modality == modality].groupby("size")["score"].mean()
+               ax.plot(m.index, m.values, "o-", label=label)
         ax.axhline(FACTORS[name].chance, ls="--", c="gray", lw=1)
         ax.set_title(name, fontsize=9)
         ax.set_ylim(-0.05, 1.05)
@@ -85,9 +85,7 @@ def scorecard_rows(table, encoding_dims):
     scorecard (:data:`mmcl_edu.scorecard.ROW_COLUMNS`), from a ``run_settings(...).table`` of the
     encoding-size sweep (settings ``d=…``): positions and shape from both encodings, the image-only
     factors, the hue from the image, and the hue from the caption against the image."""
-    import pandas as pd
-
-    from .scorecard import verdict
+    from .scorecard import row, rows_table
 
     dims = [f"d={d}" for d in encoding_dims]
     score = lambda target, modality, d: float(table.query(  # noqa: E731
@@ -96,19 +94,18 @@ def scorecard_rows(table, encoding_dims):
     positions = min(score(t, m, d) for t in ("x_position", "y_position") for m in ("x1", "x2") for d in dims[1:])
     shape = min(score("shape", m, large) for m in ("x1", "x2"))
     image_only = max(abs(score(t, m, d)) for t in ("rotation", "background_hue", "spotlight_x", "spotlight_y")
-                     for m in ("x1", "x2") for d in dims)
+                        for m in ("x1", "x2") for d in dims)
     hue_image, hue_text = score("hue", "x1", large), score("hue", "x2", large)
     paper = "Daunhawer et al. 2023"
-    rows = [
-        (paper, f"Fig. 3: the positions from both encodings (sizes {dims[1]} to {large})",
-         PAPER_PATTERN["x_position"], round(positions, 3), "accuracy ≥ 0.9", verdict(positions >= 0.9)),
-        (paper, f"Fig. 3: the shape from both encodings ({large})", PAPER_PATTERN["shape"], round(shape, 3),
-         "accuracy ≥ 0.9", verdict(shape >= 0.9)),
-        (paper, "Fig. 3: image-only factors (rotation, background, spotlight) not encoded",
-         "≈ 0 (image)", round(image_only, 3), "|R²| ≤ 0.1, every size and encoding", verdict(image_only <= 0.1)),
-        (paper, f"Fig. 3: the hue from the image encoding ({large})", "image 0.9–1.0", round(hue_image, 3),
-         "R² ≥ 0.6", verdict(hue_image >= 0.6)),
-        (paper, f"Fig. 3: the hue less from the caption encoding than from the image ({large})", "text 0.2–0.55",
-         f"text {hue_text:.2f}, image {hue_image:.2f}", "text R² below the image's", verdict(hue_text < hue_image)),
-    ]
-    return pd.DataFrame(rows, columns=["paper", "claim", "paper_value", "ours", "tolerance", "verdict"])
+    return rows_table([
+        row(paper, f"Fig. 3: the positions from both encodings (sizes {dims[1]} to {large})",
+            PAPER_PATTERN["x_position"], round(positions, 3), "accuracy ≥ 0.9", positions >= 0.9),
+        row(paper, f"Fig. 3: the shape from both encodings ({large})", PAPER_PATTERN["shape"], round(shape, 3),
+            "accuracy ≥ 0.9", shape >= 0.9),
+        row(paper, "Fig. 3: image-only factors (rotation, background, spotlight) not encoded",
+            "≈ 0 (image)", round(image_only, 3), "|R²| ≤ 0.1, every size and encoding", image_only <= 0.1),
+        row(paper, f"Fig. 3: the hue from the image encoding ({large})", "image 0.9–1.0", round(hue_image, 3),
+            "R² ≥ 0.6", hue_image >= 0.6),
+        row(paper, f"Fig. 3: the hue less from the caption encoding than from the image ({large})", "text 0.2–0.55",
+            f"text {hue_text:.2f}, image {hue_image:.2f}", "text R² below the image's", hue_text < hue_image),
+    ])

@@ -310,7 +310,7 @@ def roles(policy) -> dict:
 def paper_comparison(runs: PolicyRuns, view: str = "l2") -> pd.DataFrame:
     """Scorecard rows: for each kind of factor, the paper's range beside the range of our
     chance-corrected cells (both encoders, every policy), with the tolerance we claim."""
-    from .scorecard import verdict
+    from .scorecard import row, rows_table
 
     cells = {}
     for m in MODALITIES:
@@ -325,8 +325,8 @@ def paper_comparison(runs: PolicyRuns, view: str = "l2") -> pd.DataFrame:
             continue
         lo, hi, tol = min(cells[role]), max(cells[role]), TOLERANCE[role]
         ok = lo >= p_lo - tol and hi <= p_hi + tol
-        rows.append(dict(paper="Cai et al. 2025", claim=f"image/caption experiment: {role} factors (score above chance)",
-                         paper_value=f"{p_lo:.1f}–{p_hi:.1f}" if p_lo != p_hi else f"≈ {p_lo:.1f}",
-                         ours=f"{lo:.2f}–{hi:.2f}",
-                         tolerance=f"ours in [{max(p_lo - tol, 0):.2f}, {min(p_hi + tol, 1):.2f}]", verdict=verdict(ok)))
-    return pd.DataFrame(rows)
+        rows.append(row(paper="Cai et al. 2025", claim=f"image/caption experiment: {role} factors (score above chance)",
+                        paper_value=f"{p_lo:.1f}–{p_hi:.1f}" if p_lo != p_hi else f"≈ {p_lo:.1f}",
+                        ours=f"{lo:.2f}–{hi:.2f}",
+                        tolerance=f"ours in [{max(p_lo - tol, 0):.2f}, {min(p_hi + tol, 1):.2f}]", holds=ok))
+    return rows_table(rows)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._validation import check_choice, check_int
 from .misalignment import validate_caption_policy
+from .scorecard import row as scorecard_row, rows_table
 
 PARTS = ("selection", "perturbation", "extras")
 MODALITIES = ("x1", "x2")
@@ -356,14 +357,13 @@ def _roles(settings: dict, n: int) -> dict:
 
 
 def _row(claim, paper_range, values, paper_text=None):
-    from .scorecard import verdict
+    """A scorecard row: the range of our ``values`` against the paper's printed range, within :data:`CAI_TOLERANCE`."""
     lo, hi = min(values), max(values)
     p_lo, p_hi = paper_range
-    ok = lo >= p_lo - CAI_TOLERANCE and hi <= p_hi + CAI_TOLERANCE
     tol = f"[{max(p_lo - CAI_TOLERANCE, 0):.2f}, {min(p_hi + CAI_TOLERANCE, 1):.2f}]"
-    return dict(paper="Cai et al. 2025", claim=claim,
-                paper_value=paper_text or (f"{p_lo:.2f}–{p_hi:.2f}" if p_lo != p_hi else f"{p_lo:.2f}"),
-                ours=f"{lo:.2f}–{hi:.2f}", tolerance=f"ours in {tol}", verdict=verdict(ok))
+    printed = paper_text or (f"{p_lo:.2f}–{p_hi:.2f}" if p_lo != p_hi else f"{p_lo:.2f}")
+    return scorecard_row("Cai et al. 2025", claim, printed, f"{lo:.2f}–{hi:.2f}", f"ours in {tol}",
+                         lo >= p_lo - CAI_TOLERANCE and hi <= p_hi + CAI_TOLERANCE)
 
 
 def heatmap_comparison(runs: dict, n: int) -> pd.DataFrame:
@@ -382,7 +382,7 @@ def heatmap_comparison(runs: dict, n: int) -> pd.DataFrame:
         for role in CAI_HEATMAPS:
             if role in cells:
                 rows.append(_row(f"Figs. 3/7 (independent), {name}: {role}", CAI_HEATMAPS[role], cells[role]))
-    return pd.DataFrame(rows)
+    return rows_table(rows)
 
 
 def tables_comparison(run, n: int) -> pd.DataFrame:
@@ -405,7 +405,7 @@ def tables_comparison(run, n: int) -> pd.DataFrame:
         for role, values in ours_by_role.items():
             p = paper_by_role[role]
             rows.append(_row(f"{name} ({printed['setting']}; ours: {label}), g₁: {role}", (min(p), max(p)), values))
-    return pd.DataFrame(rows)
+    return rows_table(rows)
 
 
 def tables_beside_paper(run, n: int) -> dict:

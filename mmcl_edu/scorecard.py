@@ -6,7 +6,9 @@ A chapter that reproduces a paper's numbers builds its comparison table with pac
     scorecard.record("ch04_numerical_simulations", rows, size=cfg.size)
 
 ``rows`` is a DataFrame (or a list of dicts) with the columns of :data:`ROW_COLUMNS`: which paper,
-which claim, the paper's number or pattern, ours, the tolerance we claim and the verdict. The file
+which claim, the paper's number or pattern, ours, the tolerance we claim and the verdict. Every
+chapter makes its rows with :func:`row`, which takes whether ours is within the tolerance and gives
+the verdict, and :func:`rows_table`. The file
 goes to :func:`results_dir` (``$MMCL_EDU_RESULTS``, else ``_results/`` beside the notebook, i.e.
 ``book/_results/`` when the book is executed) as ``<chapter>.<size>.json``, together with a
 *fingerprint* of the package's source and of the chapter notebook's cells.
@@ -45,6 +47,19 @@ def results_dir() -> Path:
 def verdict(ok: bool) -> str:
     """``"agrees"`` if ``ok`` (our number is within the tolerance we claim), else ``"differs"``."""
     return VERDICTS[0] if bool(ok) else VERDICTS[1]
+
+
+def row(paper: str, claim: str, paper_value, ours, tolerance: str, holds: bool) -> dict:
+    """One row of the scorecard, the only way the chapters make one: the paper and its claim, the printed
+    value (or pattern), ours, the tolerance we claim, and whether ours is within it (``holds``: the
+    verdict rule, evaluated by the chapter), which gives the verdict."""
+    return dict(paper=paper, claim=claim, paper_value=paper_value, ours=ours, tolerance=tolerance,
+                verdict=verdict(holds))
+
+
+def rows_table(rows) -> pd.DataFrame:
+    """Rows made by :func:`row` as a table with the columns :data:`ROW_COLUMNS` (what :func:`record` takes)."""
+    return pd.DataFrame(list(rows), columns=list(ROW_COLUMNS))
 
 
 def _notebook_source_hash(notebook: Path) -> str:
