@@ -28,16 +28,17 @@ class Experiment:
 
 
 def build_model(preset: Preset, model_seed: int = 0, device=None, **model_overrides):
-    """The generative model of a preset (``"daunhawer"``: ContentStyleModel, ``"cai"``:
-    MisalignmentModel, ``"scenes"``: SceneModel), with some arguments changed."""
+    """The generative model of a preset, by its ``data`` (:data:`mmcl_edu.presets.DATA`):
+    ContentStyleModel, MisalignmentModel or SceneModel, with some arguments changed."""
+    from .scenes import SceneModel
+
     if not isinstance(preset, Preset):
         raise ValueError(f"preset must be a Preset from mmcl_edu.preset(...); got {type(preset).__name__}")
-    kwargs = {**preset.model, **model_overrides}
-    if preset.name == "scenes":
-        from .scenes import SceneModel
-        return SceneModel(**kwargs, seed=model_seed, device=device)
-    cls = MisalignmentModel if preset.name.startswith("cai") else ContentStyleModel
-    return cls(**kwargs, seed=model_seed, device=device)
+    models = {"content_style": ContentStyleModel, "misalignment": MisalignmentModel, "scenes": SceneModel}
+    if preset.data not in models:
+        raise ValueError(f"build_model builds the data {sorted(models)}; the preset {preset.name!r} has "
+                         f"data={preset.data!r}, which its chapter's module builds (see mmcl_edu.presets.DATA)")
+    return models[preset.data](**{**preset.model, **model_overrides}, seed=model_seed, device=device)
 
 
 def checkpoint_subdir(checkpoint_dir, name: str):
