@@ -235,31 +235,11 @@ def plot_heatmaps(table: pd.DataFrame, view: str = "l2", expected: pd.DataFrame 
     """Chapter 7's layout: one panel per encoder (image ``g_1``, text ``g_2``), a row per policy,
     a column per factor, annotated with the chance-corrected score; cells that ``expected``
     (:func:`expected_table`) calls identified get a black frame."""
-    import matplotlib.pyplot as plt
+    from .plots import plot_encoder_heatmaps
 
     tabs = [heatmap_table(table, m, view) for m in MODALITIES]
-    n_rows, n_cols = tabs[0].shape
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.62 * n_cols + 1.2) + 2.4, 0.45 * n_rows + 2.0), squeeze=False,
-                             layout="constrained")
-    for k, (ax, tab, name) in enumerate(zip(axes[0], tabs, ("image encoder $g_1(x_1)$", "text encoder $g_2(x_2)$"))):
-        values = tab.to_numpy(dtype=float)
-        im = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        for (r, c), v in np.ndenumerate(values):
-            if np.isfinite(v):
-                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.5 else "black")
-        if expected is not None:
-            ex = expected.reindex(index=tab.index, columns=tab.columns).to_numpy(dtype=float)
-            for (r, c), v in np.ndenumerate(ex):
-                if v == 1:
-                    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="k", lw=1.2))
-        ax.set_xticks(range(n_cols), [c.replace("_position", "").replace("_", " ") for c in tab.columns],
-                      rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(n_rows), tab.index if k == 0 else [])
-        ax.set_title(name, fontsize=10)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="score above chance")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig
+    labels = [c.replace("_position", "").replace("_", " ") for c in tabs[0].columns]
+    return plot_encoder_heatmaps(tabs, labels, "score above chance", expected, title, rotate_labels=True)
 
 
 # ---- dependence: an omitted child of an identified parent ----

@@ -132,31 +132,11 @@ def plot_heatmaps(table: pd.DataFrame, regressor: str = "linear", title: str | N
     """Two heatmaps of :func:`heatmap_table`, from ``g_1(x_1)`` (image) and ``g_2(x_2)`` (caption),
     annotated with the ``R²`` values. With ``expected`` (:func:`expected_r2_matrix`), cells the
     theorem calls identified get a black frame."""
-    import matplotlib.pyplot as plt
+    from .plots import plot_encoder_heatmaps
 
     tabs = [heatmap_table(table, m, regressor) for m in MODALITIES]
-    n_rows, n_cols = tabs[0].shape
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.55 * n_cols + 1.4) + 2.0, 0.45 * n_rows + 1.6), squeeze=False,
-                             layout="constrained")
-    for k, (ax, tab, name) in enumerate(zip(axes[0], tabs, ("image encoder $g_1(x_1)$", "text encoder $g_2(x_2)$"))):
-        im = ax.imshow(tab.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        for (r, c), v in np.ndenumerate(tab.to_numpy(dtype=float)):
-            if np.isfinite(v):
-                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if v < 0.5 else "black")
-        if expected is not None:
-            ex = expected.reindex(index=tab.index, columns=tab.columns).to_numpy(dtype=float)
-            for (r, c), v in np.ndenumerate(ex):
-                if v == 1:
-                    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="k", lw=1.2))
-        labels = [f"$c_{{{k[2:]}}}$" if k.startswith("c_") else f"$m_{{{k[2:]}}}$" for k in tab.columns]
-        ax.set_xticks(range(n_cols), labels)
-        ax.set_yticks(range(n_rows), tab.index if k == 0 else [])
-        ax.set_title(name, fontsize=10)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"{regressor} $R^2$")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig
+    labels = [f"$c_{{{k[2:]}}}$" if k.startswith("c_") else f"$m_{{{k[2:]}}}$" for k in tabs[0].columns]
+    return plot_encoder_heatmaps(tabs, labels, f"{regressor} $R^2$", expected, title)
 
 
 def oracle_r2(model, n: int = 4000, seed: int = 12345) -> pd.DataFrame:
