@@ -32,14 +32,14 @@ from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
 from .scenes import SceneModel
 from .mixing import InvertibleMLP
 from .presets import Preset, available_presets, preset, resolve_size
-from .training import TrainConfig, TrainResult, train
+from .training import TrainConfig, TrainResult, train, train_seeds
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ContentStyleModel", "MisalignmentModel", "SceneModel", "PairedBatch", "InvertibleMLP", "MLPEncoder", "make_encoders",
     "InfoNCE", "info_nce", "symmetric_info_nce", "intramodal_info_nce", "similarity_matrix", "alignment",
-    "uniformity", "TrainConfig", "TrainResult", "train", "evaluate", "summarize", "predictability",
+    "uniformity", "TrainConfig", "TrainResult", "train", "train_seeds", "evaluate", "summarize", "predictability",
     "probe_accuracy", "Preset", "preset", "available_presets", "resolve_size", "identified_set",
     "resolve_device", "contrastive_loss", "orthogonality_loss", "separation_loss", "brownian_bridge_loss",
     "cyclip_consistency", "augmented_consistency", "geometric_consistency_loss", "modality_gap", "recall_at_k",

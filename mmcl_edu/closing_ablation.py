@@ -37,7 +37,7 @@ from .parallel import run_jobs
 from .presets import Preset
 from .scenes import COLOURS, FACTORS, SHAPES, SceneModel
 from .structure_metrics import modality_gap, recall_at_k
-from .training import train
+from .training import train_seeds
 
 SHARED_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "shared")
 IMAGE_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "image")
@@ -256,10 +256,10 @@ def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, da
 
     def run_one(i, label, progress):
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
-        results = train(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                        progress=progress, checkpoint_dir=ckpt,
-                        checkpoint_every=checkpoint_every, resume=resume, encoder_factory=SceneTwoHeadFactory(),
-                        loss_hook=objectives[label], **(train_overrides or {}))
+        results = train_seeds(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
+                              progress=progress, checkpoint_dir=ckpt,
+                              checkpoint_every=checkpoint_every, resume=resume, encoder_factory=SceneTwoHeadFactory(),
+                              loss_hook=objectives[label], **(train_overrides or {}))
         return [{"variant": label, "seed": res.seed, **evaluate_scenes(res, data, **ev, seed=TEST_SEED),
                  "seconds": res.train_seconds} for res in results]
 
@@ -347,7 +347,9 @@ def beside_paper(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T.rename_axis("Δ from CLIP (points)")
 
 
-def _per_seed(table, method, metric, baseline="CLIP (L_Con)"):
+def per_seed_difference(table: pd.DataFrame, method: str, metric: str, baseline: str = "CLIP (L_Con)") -> pd.Series:
+    """``metric(method) − metric(baseline)`` for each seed (a Series indexed by seed), from the ablation's
+    results table (one row per variant and seed): a difference from the baseline on the same draw."""
     base = table[table.variant == baseline].set_index("seed")[metric]
     return table[table.variant == method].set_index("seed")[metric] - base
 
@@ -356,36 +358,36 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     """The paper's headline claims beside our result, as scorecard rows (``scorecard.ROW_COLUMNS``).
     A claim of a gain "agrees" when our difference from the baseline has the paper's sign in
     every seed; the other tolerances are stated in the rows."""
-    from .scorecard import verdict
+    from .scorecard import row, rows_table
 
     paper = "Jiang et al. (2023)"
-    d = lambda m, k: _per_seed(table, m, k)  # noqa: E731
+    d = lambda m, k: per_seed_difference(table, m, k)  # noqa: E731
     pts = lambda s: f"{100 * s.mean():+.1f} points (seeds: {', '.join(f'{100 * x:+.1f}' for x in s)})"  # noqa: E731
     rows = []
     cy = d("CyCLIP", "zs_top1")
-    rows.append((paper, "CyCLIP stays within 2 points of CLIP in zero-shot top-1",
-                 "−1.73 (CIFAR-10), +1.05 (ImageNet)", pts(cy), "every seed within 3 points",
-                 verdict((cy.abs() <= 0.03).all())))
+    rows.append(row(paper, "CyCLIP stays within 2 points of CLIP in zero-shot top-1",
+                    "−1.73 (CIFAR-10), +1.05 (ImageNet)", pts(cy), "every seed within 3 points",
+                    (cy.abs() <= 0.03).all()))
     for method, what, value, metric in (
             ("+ L_Sep", "L_Sep raises zero-shot top-1", "+1.66 (CIFAR-10), +3.49 (ImageNet)", "zs_top1"),
             ("+ L_Sep", "L_Sep raises the linear probe the most", "+5.68 (mean of 14 sets)", "shared:shape"),
             ("+ L_Br", "L_Br raises ImageNet zero-shot top-1", "+3.73 (ImageNet), −1.80 (CIFAR-10)", "zs_top1"),
             ("+ L_GC", "L_GC raises CIFAR-10 zero-shot top-1 the most", "+11.41 (CIFAR-10)", "zs_top1")):
         s = d(method, metric)
-        rows.append((paper, what, value, pts(s) + ("" if metric == "zs_top1" else " (shape probe)"),
-                     "a gain in every seed", verdict((s > 0).all())))
+        rows.append(row(paper, what, value, pts(s) + ("" if metric == "zs_top1" else " (shape probe)"),
+                        "a gain in every seed", (s > 0).all()))
     image_only = [f"shared:{n}" for n in IMAGE_FACTORS]
     worst = float(table[image_only].abs().to_numpy().max())
-    rows.append((paper, "Theorem 3.1: aligned features lose what only the image shows", "≥ Δ_p lost (no number)",
-                 f"max |R²| of the image-only factors from the shared features: {worst:.3f}", "≤ 0.1",
-                 verdict(worst <= 0.1)))
+    rows.append(row(paper, "Theorem 3.1: aligned features lose what only the image shows", "≥ Δ_p lost (no number)",
+                    f"max |R²| of the image-only factors from the shared features: {worst:.3f}", "≤ 0.1",
+                    worst <= 0.1))
     m = table.groupby("variant")[["gap", "zs_top1"]].mean()
     spread_gap, spread_zs = float(m.gap.max() - m.gap.min()), float(m.zs_top1.max() - m.zs_top1.min())
-    rows.append((paper, "The size of the modality gap does not decide zero-shot accuracy (Fig. 2)",
-                 "closing the gap did not help retrieval",
-                 f"gaps span {spread_gap:.3f}, zero-shot top-1 spans {spread_zs:.3f}",
-                 "gap spread < 0.1 while top-1 spreads ≥ 0.1", verdict(spread_gap < 0.1 <= spread_zs)))
-    return pd.DataFrame(rows, columns=["paper", "claim", "paper_value", "ours", "tolerance", "verdict"])
+    rows.append(row(paper, "The size of the modality gap does not decide zero-shot accuracy (Fig. 2)",
+                    "closing the gap did not help retrieval",
+                    f"gaps span {spread_gap:.3f}, zero-shot top-1 spans {spread_zs:.3f}",
+                    "gap spread < 0.1 while top-1 spreads ≥ 0.1", spread_gap < 0.1 <= spread_zs))
+    return rows_table(rows)
 
 
 def plot_ablation(table: pd.DataFrame, ax=None):
@@ -410,5 +412,5 @@ def plot_ablation(table: pd.DataFrame, ax=None):
 
 __all__ = ["AugmentedScenes", "TwoHeadSceneEncoder", "SceneTwoHeadFactory", "methods", "zero_shot_top_k",
            "shape_prompts", "evaluate_scenes", "run_ablation", "paper_layout", "deltas", "plot_ablation",
-           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "claims", "build_scenes",
+           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "per_seed_difference", "claims", "build_scenes",
            "SHARED_FACTORS", "IMAGE_FACTORS", "DEFAULT_NUISANCES", "RECALL_KS"]

@@ -29,7 +29,7 @@ from .latent_structures import AugmentedPairs, build_data, cpu_threads, paired_m
 from .presets import Preset
 from .regularizers import contrastive_loss
 from .structure_metrics import modality_gap
-from .training import default_encoders, default_encoding_dim, train
+from .training import default_encoders, default_encoding_dim, train_seeds
 
 #: Seed of the evaluation pairs (away from every training stream) and of the gap-tracking pairs.
 TEST_SEED, TRACK_SEED = 10**6, 3 * 10**6
@@ -163,8 +163,8 @@ def run_settings(preset: Preset, settings: dict, *, seeds=None, data=None, devic
             config = preset.train.replace(**overrides)
             every = max(1, config.steps // 12)
             ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"setting{i}"
-            runs = train(data, config, seeds=seeds, device=device, progress=progress, checkpoint_dir=ckpt,
-                         resume=resume, loss_hook=hook, callback=tracker, callback_every=every if track else None)
+            runs = train_seeds(data, config, seeds=seeds, device=device, progress=progress, checkpoint_dir=ckpt,
+                               resume=resume, loss_hook=hook, callback=tracker, callback_every=every if track else None)
             results[label] = runs
             for res in runs:
                 metrics = evaluate_alignment(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000))
@@ -271,7 +271,7 @@ def scorecard_rows(sweep: pd.DataFrame, slacks, image_only, chance: float, toler
     its :class:`~mmcl_edu.information.BoundCheck`), the trained image-only probe at the largest ``λ``
     of ``sweep`` (metrics by ``λ``, as in the chapter) against ``chance + tolerance``, and the paper's
     Figure 2 claim (no recall@1 gain from an alignment term; tolerance 0.02)."""
-    from .scorecard import verdict
+    from .scorecard import row, rows_table
 
     slacks = np.asarray(slacks, dtype=float)
     if slacks.size == 0 or sweep.empty or 0.0 not in sweep.index:
@@ -280,19 +280,19 @@ def scorecard_rows(sweep: pd.DataFrame, slacks, image_only, chance: float, toler
     probe0, probe = sweep.loc[0.0, "image_only_probe"], sweep.loc[lam_max, "image_only_probe"]
     best_recall = sweep["recall@1"].drop(index=0.0).max() if len(sweep) > 1 else sweep.loc[0.0, "recall@1"]
     paper = "Jiang et al. 2023"
-    return pd.DataFrame([
-        dict(paper=paper, claim=f"Theorem 3.1: CE*(aligned) − CE*(inputs) ≥ Δ_p ({slacks.size} random discrete tables)",
-             paper_value="≥ Δ_p (a theorem)", ours=f"smallest slack {slacks.min():.1e} nats",
-             tolerance="slack ≥ −1e-10", verdict=verdict(slacks.min() >= -1e-10)),
-        dict(paper=paper, claim="Y visible only in the image: the bound is tight, aligned features at chance (exact)",
-             paper_value="excess = Δ_p = H(Y)", ours=f"excess {image_only.excess:.4f}, Δ_p {image_only.delta_p:.4f} nats",
-             tolerance="|slack| ≤ 1e-12", verdict=verdict(abs(image_only.slack) <= 1e-12)),
-        dict(paper=paper, claim="image-only probe from the image features at chance under strong alignment (trained)",
-             paper_value="chance (pattern)",
-             ours=f"{probe0:.3f} at λ = 0 → {probe:.3f} at λ = {lam_max:g} (chance {chance:.2f})",
-             tolerance=f"≤ chance + {tolerance:g}", verdict=verdict(probe <= chance + tolerance)),
-        dict(paper=paper, claim="Fig. 2: an alignment term that closes the gap does not improve retrieval",
-             paper_value="no gain (figure, no numbers)",
-             ours=f"recall@1 {sweep.loc[0.0, 'recall@1']:.3f} at λ = 0, best at λ > 0 {best_recall:.3f}",
-             tolerance="gain ≤ 0.02", verdict=verdict(best_recall - sweep.loc[0.0, "recall@1"] <= 0.02)),
+    return rows_table([
+        row(paper=paper, claim=f"Theorem 3.1: CE*(aligned) − CE*(inputs) ≥ Δ_p ({slacks.size} random discrete tables)",
+            paper_value="≥ Δ_p (a theorem)", ours=f"smallest slack {slacks.min():.1e} nats",
+            tolerance="slack ≥ −1e-10", holds=(slacks.min() >= -1e-10)),
+        row(paper=paper, claim="Y visible only in the image: the bound is tight, aligned features at chance (exact)",
+            paper_value="excess = Δ_p = H(Y)", ours=f"excess {image_only.excess:.4f}, Δ_p {image_only.delta_p:.4f} nats",
+            tolerance="|slack| ≤ 1e-12", holds=(abs(image_only.slack) <= 1e-12)),
+        row(paper=paper, claim="image-only probe from the image features at chance under strong alignment (trained)",
+            paper_value="chance (pattern)",
+            ours=f"{probe0:.3f} at λ = 0 → {probe:.3f} at λ = {lam_max:g} (chance {chance:.2f})",
+            tolerance=f"≤ chance + {tolerance:g}", holds=(probe <= chance + tolerance)),
+        row(paper=paper, claim="Fig. 2: an alignment term that closes the gap does not improve retrieval",
+            paper_value="no gain (figure, no numbers)",
+            ours=f"recall@1 {sweep.loc[0.0, 'recall@1']:.3f} at λ = 0, best at λ > 0 {best_recall:.3f}",
+            tolerance="gain ≤ 0.02", holds=(best_recall - sweep.loc[0.0, "recall@1"] <= 0.02)),
     ])

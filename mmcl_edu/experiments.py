@@ -11,7 +11,7 @@ from .evaluation import evaluate, probe_threads
 from .latents import ContentStyleModel
 from .misalignment import MisalignmentModel
 from .presets import Preset
-from .training import TrainResult, train
+from .training import TrainResult, train_seeds
 
 
 @dataclass
@@ -28,16 +28,17 @@ class Experiment:
 
 
 def build_model(preset: Preset, model_seed: int = 0, device=None, **model_overrides):
-    """The generative model of a preset (``"daunhawer"``: ContentStyleModel, ``"cai"``:
-    MisalignmentModel, ``"scenes"``: SceneModel), with some arguments changed."""
+    """The generative model of a preset, by its ``data`` (:data:`mmcl_edu.presets.DATA`):
+    ContentStyleModel, MisalignmentModel or SceneModel, with some arguments changed."""
+    from .scenes import SceneModel
+
     if not isinstance(preset, Preset):
         raise ValueError(f"preset must be a Preset from mmcl_edu.preset(...); got {type(preset).__name__}")
-    kwargs = {**preset.model, **model_overrides}
-    if preset.name == "scenes":
-        from .scenes import SceneModel
-        return SceneModel(**kwargs, seed=model_seed, device=device)
-    cls = MisalignmentModel if preset.name.startswith("cai") else ContentStyleModel
-    return cls(**kwargs, seed=model_seed, device=device)
+    models = {"content_style": ContentStyleModel, "misalignment": MisalignmentModel, "scenes": SceneModel}
+    if preset.data not in models:
+        raise ValueError(f"build_model builds the data {sorted(models)}; the preset {preset.name!r} has "
+                         f"data={preset.data!r}, which its chapter's module builds (see mmcl_edu.presets.DATA)")
+    return models[preset.data](**{**preset.model, **model_overrides}, seed=model_seed, device=device)
 
 
 def checkpoint_subdir(checkpoint_dir, name: str):
@@ -62,8 +63,8 @@ def run_experiment(preset: Preset, *, seeds=None, device=None, model_seed: int =
     elif model_overrides:
         raise ValueError(f"pass either model or model arguments, not both; got model and {sorted(model_overrides)}")
     seeds = preset.seeds if seeds is None else tuple(seeds)
-    results = train(model, preset.train, seeds=seeds, device=device, progress=progress,
-                    checkpoint_dir=checkpoint_dir, resume=resume, **(train_overrides or {}))
+    results = train_seeds(model, preset.train, seeds=seeds, device=device, progress=progress,
+                          checkpoint_dir=checkpoint_dir, resume=resume, **(train_overrides or {}))
     with probe_threads():
         table = evaluate(results, model, **{**preset.eval, **(eval_overrides or {})})
     if label is not None:
@@ -344,9 +345,8 @@ def table1_comparison(table: pd.DataFrame, multiview_table: pd.DataFrame | None 
 
 def table1_scorecard_rows(comparison: pd.DataFrame) -> pd.DataFrame:
     """:func:`table1_comparison` as rows of the reproduction scorecard (:mod:`mmcl_edu.scorecard`)."""
-    from .scorecard import verdict
-    return pd.DataFrame([dict(paper="Daunhawer et al. 2023",
-                              claim=f"Table 1, {r.setting}, {r.column}: R²({r.block})",
-                              paper_value=f"{r.paper:.2f} ± {r.paper_std:.2f}", ours=round(float(r.ours), 3),
-                              tolerance=f"± {r.tolerance:.2f}", verdict=verdict(r.agrees))
-                         for r in comparison.itertuples()])
+    from .scorecard import row, rows_table
+    return rows_table(row("Daunhawer et al. 2023", f"Table 1, {r.setting}, {r.column}: R²({r.block})",
+                          f"{r.paper:.2f} ± {r.paper_std:.2f}", round(float(r.ours), 3), f"± {r.tolerance:.2f}",
+                          r.agrees)
+                      for r in comparison.itertuples())

@@ -32,7 +32,7 @@ from .presets import Preset
 from .regularizers import (brownian_bridge_loss, contrastive_loss, cyclip_consistency, geometric_consistency_loss,
                            separation_loss)
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
-from .training import train, whitening_sample
+from .training import train_seeds, whitening_sample
 
 REGULARIZERS = ("sep", "br", "gc")
 
@@ -299,9 +299,9 @@ def _run_variants(preset, variants, seeds, data, device, progress, checkpoint_di
 
     def run_one(i, label, progress):
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
-        results = train(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                        progress=progress, checkpoint_dir=ckpt, resume=resume,
-                        encoder_factory=factory, loss_hook=objectives[label], **(train_overrides or {}))
+        results = train_seeds(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
+                              progress=progress, checkpoint_dir=ckpt, resume=resume,
+                              encoder_factory=factory, loss_hook=objectives[label], **(train_overrides or {}))
         rows = []
         for res in results:
             metrics = evaluate_structure(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000), seed=eval_seed)
@@ -387,7 +387,7 @@ def claims(results: pd.DataFrame, baseline: str = "L_Con (CLIP)") -> pd.DataFram
     ``"+ L_Sep"``, ``"+ L_Br"``, ``"+ L_GC"`` and ``baseline``. A paper's gain counts as reproduced
     when ours is at least 3 points of zero-shot accuracy (mean over seeds): a smaller difference
     is within what two seeds of the quick run can resolve."""
-    from .scorecard import verdict
+    from .scorecard import row, rows_table
 
     m = results.groupby("variant").mean(numeric_only=True)
     if baseline not in m.index:
@@ -399,10 +399,10 @@ def claims(results: pd.DataFrame, baseline: str = "L_Con (CLIP)") -> pd.DataFram
                              ("+ L_Br", "−1.80 (CIFAR-10), +3.73 (ImageNet)"),
                              ("+ L_GC", "+11.41 (CIFAR-10), +3.53 (ImageNet)")):
         delta = float(m.loc[variant, "zero_shot"] - base["zero_shot"])
-        rows.append((paper, f"{variant[2:]} raises zero-shot top-1 over CLIP (Table 1)", printed,
-                     f"{100 * delta:+.1f} points", "a gain of ≥ 3 points", verdict(delta >= 0.03)))
+        rows.append(row(paper, f"{variant[2:]} raises zero-shot top-1 over CLIP (Table 1)", printed,
+                        f"{100 * delta:+.1f} points", "a gain of ≥ 3 points", delta >= 0.03))
     drop = float(base["image_only_probe"] - m.loc["+ L_Br", "image_only_probe"])
-    rows.append((paper, "Theorem 3.1: tighter alignment (L_Br) loses image-only information",
-                 "≥ Δ_p lost by exactly aligned features (no number)",
-                 f"image-only probe −{drop:.3f}", "a drop of ≥ 0.10", verdict(drop >= 0.10)))
-    return pd.DataFrame(rows, columns=["paper", "claim", "paper_value", "ours", "tolerance", "verdict"])
+    rows.append(row(paper, "Theorem 3.1: tighter alignment (L_Br) loses image-only information",
+                    "≥ Δ_p lost by exactly aligned features (no number)",
+                    f"image-only probe −{drop:.3f}", "a drop of ≥ 0.10", drop >= 0.10))
+    return rows_table(rows)

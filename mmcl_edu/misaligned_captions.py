@@ -187,7 +187,7 @@ def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint
     from .evaluation import evaluate, probe_threads
     from .experiments import checkpoint_subdir
     from .parallel import run_jobs
-    from .training import train
+    from .training import train_seeds
 
     if not isinstance(policies, dict) or not policies:
         raise ValueError("policies must be a non-empty dict label -> CaptionPolicy")
@@ -199,8 +199,8 @@ def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint
 
     def run_one(label, progress):
         ckpt = checkpoint_subdir(checkpoint_dir, "".join(ch if ch.isalnum() else "_" for ch in label))
-        res = train(models[label], cfg.train, seeds=cfg.seeds, checkpoint_dir=ckpt, resume=resume,
-                    progress=progress, **(train_overrides or {}))
+        res = train_seeds(models[label], cfg.train, seeds=cfg.seeds, checkpoint_dir=ckpt, resume=resume,
+                          progress=progress, **(train_overrides or {}))
         with probe_threads():
             tabs = [evaluate([EmbeddingView(r, v) for r in res], models[label], targets=targets, **cfg.eval)
                     .assign(setting=label, view=v) for v in views]
@@ -235,31 +235,11 @@ def plot_heatmaps(table: pd.DataFrame, view: str = "l2", expected: pd.DataFrame 
     """Chapter 7's layout: one panel per encoder (image ``g_1``, text ``g_2``), a row per policy,
     a column per factor, annotated with the chance-corrected score; cells that ``expected``
     (:func:`expected_table`) calls identified get a black frame."""
-    import matplotlib.pyplot as plt
+    from .plots import plot_encoder_heatmaps
 
     tabs = [heatmap_table(table, m, view) for m in MODALITIES]
-    n_rows, n_cols = tabs[0].shape
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.62 * n_cols + 1.2) + 2.4, 0.45 * n_rows + 2.0), squeeze=False,
-                             layout="constrained")
-    for k, (ax, tab, name) in enumerate(zip(axes[0], tabs, ("image encoder $g_1(x_1)$", "text encoder $g_2(x_2)$"))):
-        values = tab.to_numpy(dtype=float)
-        im = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        for (r, c), v in np.ndenumerate(values):
-            if np.isfinite(v):
-                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.5 else "black")
-        if expected is not None:
-            ex = expected.reindex(index=tab.index, columns=tab.columns).to_numpy(dtype=float)
-            for (r, c), v in np.ndenumerate(ex):
-                if v == 1:
-                    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="k", lw=1.2))
-        ax.set_xticks(range(n_cols), [c.replace("_position", "").replace("_", " ") for c in tab.columns],
-                      rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(n_rows), tab.index if k == 0 else [])
-        ax.set_title(name, fontsize=10)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="score above chance")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig
+    labels = [c.replace("_position", "").replace("_", " ") for c in tabs[0].columns]
+    return plot_encoder_heatmaps(tabs, labels, "score above chance", expected, title, rotate_labels=True)
 
 
 # ---- dependence: an omitted child of an identified parent ----
@@ -282,13 +262,10 @@ def hue_oracle(model: SceneModel, n: int = 6000, seed: int = 12345) -> dict:
 
 def colour_word_oracle(palette_size: int, n: int = 6000, seed: int = 5) -> float:
     """``R²(hue | colour word)``: the most of the hue any caption encoding can carry, for a palette
-    of ``palette_size`` names (linear regression on the one-hot word, as in chapter 5)."""
-    from .evaluation import predictability
-    from .scenes import COLOURS
+    of ``palette_size`` names (:func:`mmcl_edu.scenes.colour_word_oracle` on chapter 5's scenes)."""
+    from .scenes import colour_word_oracle as oracle
 
-    batch = SceneModel(palette_size=palette_size, device="cpu").sample(check_int("n", n, 20), seed=seed)
-    word = torch.nn.functional.one_hot(batch.latents["caption_colour"].view(-1), len(COLOURS)).float()
-    return predictability(word, batch.latents["hue"], "linear")
+    return oracle(SceneModel(palette_size=palette_size, device="cpu"), n, seed)
 
 
 # ---- the paper's numbers beside ours ----
@@ -313,7 +290,7 @@ def roles(policy) -> dict:
 def paper_comparison(runs: PolicyRuns, view: str = "l2") -> pd.DataFrame:
     """Scorecard rows: for each kind of factor, the paper's range beside the range of our
     chance-corrected cells (both encoders, every policy), with the tolerance we claim."""
-    from .scorecard import verdict
+    from .scorecard import row, rows_table
 
     cells = {}
     for m in MODALITIES:
@@ -328,8 +305,8 @@ def paper_comparison(runs: PolicyRuns, view: str = "l2") -> pd.DataFrame:
             continue
         lo, hi, tol = min(cells[role]), max(cells[role]), TOLERANCE[role]
         ok = lo >= p_lo - tol and hi <= p_hi + tol
-        rows.append(dict(paper="Cai et al. 2025", claim=f"image/caption experiment: {role} factors (score above chance)",
-                         paper_value=f"{p_lo:.1f}–{p_hi:.1f}" if p_lo != p_hi else f"≈ {p_lo:.1f}",
-                         ours=f"{lo:.2f}–{hi:.2f}",
-                         tolerance=f"ours in [{max(p_lo - tol, 0):.2f}, {min(p_hi + tol, 1):.2f}]", verdict=verdict(ok)))
-    return pd.DataFrame(rows)
+        rows.append(row(paper="Cai et al. 2025", claim=f"image/caption experiment: {role} factors (score above chance)",
+                        paper_value=f"{p_lo:.1f}–{p_hi:.1f}" if p_lo != p_hi else f"≈ {p_lo:.1f}",
+                        ours=f"{lo:.2f}–{hi:.2f}",
+                        tolerance=f"ours in [{max(p_lo - tol, 0):.2f}, {min(p_hi + tol, 1):.2f}]", holds=ok))
+    return rows_table(rows)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._validation import check_choice, check_int
 from .misalignment import validate_caption_policy
+from .scorecard import row as scorecard_row, rows_table
 
 PARTS = ("selection", "perturbation", "extras")
 MODALITIES = ("x1", "x2")
@@ -131,31 +132,11 @@ def plot_heatmaps(table: pd.DataFrame, regressor: str = "linear", title: str | N
     """Two heatmaps of :func:`heatmap_table`, from ``g_1(x_1)`` (image) and ``g_2(x_2)`` (caption),
     annotated with the ``R²`` values. With ``expected`` (:func:`expected_r2_matrix`), cells the
     theorem calls identified get a black frame."""
-    import matplotlib.pyplot as plt
+    from .plots import plot_encoder_heatmaps
 
     tabs = [heatmap_table(table, m, regressor) for m in MODALITIES]
-    n_rows, n_cols = tabs[0].shape
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.55 * n_cols + 1.4) + 2.0, 0.45 * n_rows + 1.6), squeeze=False,
-                             layout="constrained")
-    for k, (ax, tab, name) in enumerate(zip(axes[0], tabs, ("image encoder $g_1(x_1)$", "text encoder $g_2(x_2)$"))):
-        im = ax.imshow(tab.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        for (r, c), v in np.ndenumerate(tab.to_numpy(dtype=float)):
-            if np.isfinite(v):
-                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if v < 0.5 else "black")
-        if expected is not None:
-            ex = expected.reindex(index=tab.index, columns=tab.columns).to_numpy(dtype=float)
-            for (r, c), v in np.ndenumerate(ex):
-                if v == 1:
-                    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="k", lw=1.2))
-        labels = [f"$c_{{{k[2:]}}}$" if k.startswith("c_") else f"$m_{{{k[2:]}}}$" for k in tab.columns]
-        ax.set_xticks(range(n_cols), labels)
-        ax.set_yticks(range(n_rows), tab.index if k == 0 else [])
-        ax.set_title(name, fontsize=10)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"{regressor} $R^2$")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig
+    labels = [f"$c_{{{k[2:]}}}$" if k.startswith("c_") else f"$m_{{{k[2:]}}}$" for k in tabs[0].columns]
+    return plot_encoder_heatmaps(tabs, labels, f"{regressor} $R^2$", expected, title)
 
 
 def oracle_r2(model, n: int = 4000, seed: int = 12345) -> pd.DataFrame:
@@ -356,14 +337,13 @@ def _roles(settings: dict, n: int) -> dict:
 
 
 def _row(claim, paper_range, values, paper_text=None):
-    from .scorecard import verdict
+    """A scorecard row: the range of our ``values`` against the paper's printed range, within :data:`CAI_TOLERANCE`."""
     lo, hi = min(values), max(values)
     p_lo, p_hi = paper_range
-    ok = lo >= p_lo - CAI_TOLERANCE and hi <= p_hi + CAI_TOLERANCE
     tol = f"[{max(p_lo - CAI_TOLERANCE, 0):.2f}, {min(p_hi + CAI_TOLERANCE, 1):.2f}]"
-    return dict(paper="Cai et al. 2025", claim=claim,
-                paper_value=paper_text or (f"{p_lo:.2f}–{p_hi:.2f}" if p_lo != p_hi else f"{p_lo:.2f}"),
-                ours=f"{lo:.2f}–{hi:.2f}", tolerance=f"ours in {tol}", verdict=verdict(ok))
+    printed = paper_text or (f"{p_lo:.2f}–{p_hi:.2f}" if p_lo != p_hi else f"{p_lo:.2f}")
+    return scorecard_row("Cai et al. 2025", claim, printed, f"{lo:.2f}–{hi:.2f}", f"ours in {tol}",
+                         lo >= p_lo - CAI_TOLERANCE and hi <= p_hi + CAI_TOLERANCE)
 
 
 def heatmap_comparison(runs: dict, n: int) -> pd.DataFrame:
@@ -382,7 +362,7 @@ def heatmap_comparison(runs: dict, n: int) -> pd.DataFrame:
         for role in CAI_HEATMAPS:
             if role in cells:
                 rows.append(_row(f"Figs. 3/7 (independent), {name}: {role}", CAI_HEATMAPS[role], cells[role]))
-    return pd.DataFrame(rows)
+    return rows_table(rows)
 
 
 def tables_comparison(run, n: int) -> pd.DataFrame:
@@ -405,7 +385,7 @@ def tables_comparison(run, n: int) -> pd.DataFrame:
         for role, values in ours_by_role.items():
             p = paper_by_role[role]
             rows.append(_row(f"{name} ({printed['setting']}; ours: {label}), g₁: {role}", (min(p), max(p)), values))
-    return pd.DataFrame(rows)
+    return rows_table(rows)
 
 
 def tables_beside_paper(run, n: int) -> dict:

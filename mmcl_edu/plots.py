@@ -9,6 +9,38 @@ BLOCK_LABELS = {"c": "content $c$", "s": "style $s$", "s_tilde": r"changed style
                 "m1": "specific $m_1$", "m2": "specific $m_2$", "c_tilde": r"caption $\tilde c$"}
 
 
+# ---- chapters 7 and 8 ----
+def plot_encoder_heatmaps(tables, column_labels, colorbar_label: str, expected: pd.DataFrame | None = None,
+                          title: str | None = None, rotate_labels: bool = False):
+    """One heatmap per encoder, image ``g_1`` then text ``g_2`` (``tables``: two DataFrames of scores in
+    ``[0, 1]``, a row per setting, a column per latent or factor), every cell annotated with its value.
+    Cells that ``expected`` (same layout) marks ``1``, those the theorem calls identified, get a black frame."""
+    n_rows, n_cols = tables[0].shape
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.6 * n_cols + 1.3) + 2.2, 0.45 * n_rows + 1.6 + 0.4 * rotate_labels),
+                             squeeze=False, layout="constrained")
+    for k, (ax, tab, name) in enumerate(zip(axes[0], tables, ("image encoder $g_1(x_1)$", "text encoder $g_2(x_2)$"))):
+        values = tab.to_numpy(dtype=float)
+        im = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (r, c), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.5 else "black")
+        if expected is not None:
+            framed = expected.reindex(index=tab.index, columns=tab.columns).to_numpy(dtype=float)
+            for (r, c), v in np.ndenumerate(framed):
+                if v == 1:
+                    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="k", lw=1.2))
+        if rotate_labels:
+            ax.set_xticks(range(n_cols), column_labels, rotation=60, ha="right", fontsize=8)
+        else:
+            ax.set_xticks(range(n_cols), column_labels)
+        ax.set_yticks(range(n_rows), tab.index if k == 0 else [])
+        ax.set_title(name, fontsize=10)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=colorbar_label)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
 # ---- chapter 6 ----
 STATUS_COLORS = {"identified": "#2a9d8f", "perturbed": "#e76f51", "omitted": "#8d99ae"}
 

@@ -27,22 +27,34 @@ SMOKE_STEPS = 30
 #: Upper bound of every evaluation sample count of a smoke run (eval arguments named ``n_*``).
 SMOKE_SAMPLES = 400
 SIZE_ENV = "MMCL_EDU_SIZE"
+#: The generative models a preset's ``model`` arguments can parametrise: ``content_style``
+#: (:class:`~mmcl_edu.latents.ContentStyleModel`), ``misalignment`` (:class:`~mmcl_edu.misalignment.MisalignmentModel`),
+#: ``scenes`` (:class:`~mmcl_edu.scenes.SceneModel`), all three built by :func:`mmcl_edu.experiments.build_model`;
+#: ``information_gap`` (:func:`mmcl_edu.latent_structures.build_data`) and ``augmented_scenes``
+#: (:func:`mmcl_edu.closing_ablation.build_scenes`), built by their chapters' modules.
+DATA = ("content_style", "misalignment", "scenes", "information_gap", "augmented_scenes")
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A chapter's configuration: model arguments, training config (``None`` for a chapter that
-    trains no encoders), evaluation arguments, seeds, and ``sizes``: the chapter's other sizes and
-    grids by name (sample counts, sweep values, caption policies)."""
+    """A chapter's configuration: model arguments and the generative model they are for (``data``, one
+    of :data:`DATA`), training config (``None`` for a chapter that trains no encoders), evaluation
+    arguments, seeds, and ``sizes``: the chapter's other sizes and grids by name (sample counts, sweep
+    values, caption policies)."""
 
     name: str
     size: str
     model: dict
+    data: str | None = None  # which generative model ``model`` parametrises (one of DATA), None: none
     train: TrainConfig | None = None
     eval: dict = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     description: str = ""
     sizes: dict = field(default_factory=dict)  # a chapter's other sizes and grids (e.g. "encoding_dims")
+
+    def __post_init__(self):
+        if self.data is not None:
+            check_choice("data", self.data, DATA)
 
     @property
     def is_full(self) -> bool:
@@ -131,6 +143,7 @@ _CH02_SAMPLES = dict(n_samples=20_000, n_dependence=10_000, n_mixing=2000)
 
 _PRESETS = {
     "daunhawer": dict(
+        data="content_style",
         description="Daunhawer et al. (2023), numerical experiment: 5-d content, style and modality-specific "
                     "latents, p_change = 0.75, independent blocks, distinct mixing functions.",
         model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
@@ -139,6 +152,7 @@ _PRESETS = {
         full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2), sizes=_CH02_SAMPLES),
     ),
     "daunhawer_ablation": dict(
+        data="content_style",
         description="Daunhawer et al. (2023), chapter 4's encoding-size ablation (d = 3, 7): the daunhawer "
                     "setting; quick: 2500 steps (content R² of d = 3 and d = 7 settle by then; saves the "
                     "chapter's time budget); full: the paper's training.",
@@ -160,6 +174,7 @@ _PRESETS = {
                              large_batch_ref=16384, mi_batch_size=128, mi_batches=1000)),
     ),
     "daunhawer_short": dict(
+        data="content_style",
         description="Chapter 3's short training run on the Daunhawer setting: linear R² of c, s, m_1 recorded six "
                     "times during training. Quick: a small encoder, 1200 steps; full: the paper's training.",
         model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
@@ -170,6 +185,7 @@ _PRESETS = {
                   sizes=dict(r2_records=6, n_samples=4000, n_samples_2d=2000)),
     ),
     "cai": dict(
+        data="misalignment",
         description="Cai et al. (2025), numerical experiment: 10 semantics, 5-d image- and text-specific "
                     "latents, captions keeping I_θ and perturbing I_ρ.",
         model=dict(n_semantics=10, selected=None, perturbed=(), specific_dim=5, dependence="independent"),
@@ -177,6 +193,7 @@ _PRESETS = {
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
     ),
     "cai_small": dict(
+        data="misalignment",
         description="Cai et al. (2025), chapter 6's small trained example. Quick: 5 semantics, captions mention "
                     "c_1..c_4 and perturb c_1 with p_perturb = 0.75, 2-d m_1, m_2, a small encoder (two hidden "
                     "layers of 128), batch 256, 2000 steps. Full: the paper's joint experiment I_θ = [8], "
@@ -191,6 +208,7 @@ _PRESETS = {
                                              per_dimension=True), seeds=(0, 1, 2), sizes=dict(extras_seeds=(0, 1, 2))),
     ),
     "cai_sweep": dict(
+        data="misalignment",
         description="Cai et al. (2025), the sweeps of the numerical experiment (chapter 7). Full: the paper's "
                     "10 semantics, 5-d m_1, m_2 and training. Quick: 5 semantics, 2-d m_1, m_2, a small encoder "
                     "(two hidden layers of 128), batch 256, lr 4e-3 with cosine decay, 3000 steps: about 6 s of "
@@ -205,6 +223,7 @@ _PRESETS = {
                                              per_dimension=True), seeds=(0, 1, 2), sizes=dict(extras_seeds=(0, 1, 2))),
     ),
     "jiang": dict(
+        data="information_gap",
         description="Jiang et al. (2023), chapter 11: 4-d content (16 classes from the first two coordinates "
                     "in 4 bins; two instance coordinates), 2-d style resampled by the augmentations, 2-d image-only "
                     "m_1 (4 image-only classes from m_1[0]) and 2-d text-only wording m_2; L_Con plus the "
@@ -220,6 +239,7 @@ _PRESETS = {
                                             gc=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3)))),
     ),
     "jiang_alignment": dict(
+        data="information_gap",
         description="Jiang et al. (2023), chapter 10: chapter 11's pairs (16 content classes, 4 image-only classes "
                     "from m_1[0]) trained with L_Con + λ E‖ẑ_1 − ẑ_2‖² for a grid of λ, and at three temperatures "
                     "for the modality gap. Quick: 600 steps of batch 256, one seed (about 5 s per run on one CPU "
@@ -236,6 +256,7 @@ _PRESETS = {
                              cone_seeds=tuple(range(10)), n_cone=5000)),
     ),
     "scenes": dict(
+        data="scenes",
         description="Daunhawer et al. (2023), the image/caption experiment on a procedural stand-in for "
                     "Multimodal3DIdent (mmcl_edu.scenes): one object (7 shapes, 3 × 3 positions, a hue) on a lit "
                     "background, captions from 5 templates naming the colour through a random palette of 4 names; "
@@ -248,6 +269,7 @@ _PRESETS = {
                   sizes=dict(encoding_dims=(1, 2, 4, 6, 8, 12), n_show=16)),
     ),
     "jiang_scenes": dict(
+        data="augmented_scenes",
         description="Jiang et al. (2023), chapter 12: chapter 5's image/caption pairs with augmented views (the "
                     "scene re-rendered with fresh background hue and spotlight; the caption re-worded with another "
                     "template and palette), two-head image CNN and caption ConvNet, L_Con plus CyCLIP or the "
@@ -262,6 +284,7 @@ _PRESETS = {
                   sizes=dict(lambdas=dict(cyclip=0.002, sep=0.3, br=0.05, gc=0.002))),  # L_GC grows with B: 96/256
     ),
     "cai_captions": dict(
+        data="scenes",
         description="Cai et al. (2025), the image/caption experiment on chapter 5's scenes (mmcl_edu.misaligned_captions): "
                     "captions that omit shared factors (selection, I_θ) or redraw a factor's word with probability "
                     "0.9 (perturbation, I_ρ); one image CNN and caption ConvNet per caption policy, cosine InfoNCE, "
@@ -278,6 +301,7 @@ _PRESETS = {
                              dependent_policy=dict(omitted=("hue",)), lesson_steps=20_000)),
     ),
     "cai_downstream": dict(
+        data="misalignment",
         description="Cai et al. (2025), chapter 9: one encoder pair per caption policy I_θ = [k], frozen and "
                     "probed on downstream targets in and out of distribution (a heavy-tailed shift of V). "
                     "Quick: 6 semantics, policies [2], [4], [6], V = {5, 6}; full: 10 semantics, the paper's "
@@ -314,7 +338,7 @@ def preset(name: str, size: str | None = None) -> Preset:
     spec = _PRESETS[name]
     sized = dict(smoke_of(spec["quick"]) if size == "smoke" else spec[size])  # a size may change some model arguments ("cai_sweep": fewer semantics when quick)
     model = {**spec["model"], **sized.pop("model", {})}
-    return Preset(name=name, size=size, model=model, description=spec["description"], **sized)
+    return Preset(name=name, size=size, model=model, data=spec.get("data"), description=spec["description"], **sized)
 
 
 

@@ -6,7 +6,9 @@ A chapter that reproduces a paper's numbers builds its comparison table with pac
     scorecard.record("ch04_numerical_simulations", rows, size=cfg.size)
 
 ``rows`` is a DataFrame (or a list of dicts) with the columns of :data:`ROW_COLUMNS`: which paper,
-which claim, the paper's number or pattern, ours, the tolerance we claim and the verdict. The file
+which claim, the paper's number or pattern, ours, the tolerance we claim and the verdict. Every
+chapter makes its rows with :func:`row`, which takes whether ours is within the tolerance and gives
+the verdict, and :func:`rows_table`. The file
 goes to :func:`results_dir` (``$MMCL_EDU_RESULTS``, else ``_results/`` beside the notebook, i.e.
 ``book/_results/`` when the book is executed) as ``<chapter>.<size>.json``, together with a
 *fingerprint* of the package's source and of the chapter notebook's cells.
@@ -47,6 +49,19 @@ def verdict(ok: bool) -> str:
     return VERDICTS[0] if bool(ok) else VERDICTS[1]
 
 
+def row(paper: str, claim: str, paper_value, ours, tolerance: str, holds: bool) -> dict:
+    """One row of the scorecard, the only way the chapters make one: the paper and its claim, the printed
+    value (or pattern), ours, the tolerance we claim, and whether ours is within it (``holds``: the
+    verdict rule, evaluated by the chapter), which gives the verdict."""
+    return dict(paper=paper, claim=claim, paper_value=paper_value, ours=ours, tolerance=tolerance,
+                verdict=verdict(holds))
+
+
+def rows_table(rows) -> pd.DataFrame:
+    """Rows made by :func:`row` as a table with the columns :data:`ROW_COLUMNS` (what :func:`record` takes)."""
+    return pd.DataFrame(list(rows), columns=list(ROW_COLUMNS))
+
+
 def _notebook_source_hash(notebook: Path) -> str:
     """Hash of a notebook's cell types and sources only: executing it (outputs) does not change it."""
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
@@ -54,15 +69,23 @@ def _notebook_source_hash(notebook: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def fingerprint(chapter: str, book_dir: Path | None = None) -> dict:
-    """What a saved result depends on: the package's source files and the chapter notebook
-    (``<book_dir>/<chapter>.ipynb``, default the current folder; ``None`` if it is not there,
-    e.g. on Colab)."""
+def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
+    """A hash of every ``.py`` file under ``package_dir`` (sub-packages included) and of its path there: the
+    package's source, as the scorecard's fingerprint and the book's notebook cache
+    (``scripts/notebook_cache.py``) both see it."""
+    package_dir = Path(package_dir)
     h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(package_dir.rglob("*.py")):
+        h.update(path.relative_to(package_dir).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def fingerprint(chapter: str, book_dir: Path | None = None) -> dict:
+    """What a saved result depends on: the package's source files (:func:`source_hash`) and the chapter
+    notebook (``<book_dir>/<chapter>.ipynb``, default the current folder; ``None`` if it is not there,
+    e.g. on Colab)."""
     notebook = Path(book_dir or Path.cwd()) / f"{chapter}.ipynb"
-    return {"package": h.hexdigest(), "notebook": _notebook_source_hash(notebook) if notebook.exists() else None}
+    return {"package": source_hash(), "notebook": _notebook_source_hash(notebook) if notebook.exists() else None}
 
 
 def _rows_frame(rows) -> pd.DataFrame:

@@ -200,10 +200,9 @@ def flush_denormals() -> bool:
     return bool(torch.set_flush_denormal(True))
 
 
-def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None, device=None,
-          checkpoint_dir=None, checkpoint_every: int | None = None, resume: bool = False,
-          progress: bool | None = None, callback=None, callback_every: int | None = None,
-          encoder_factory=None, loss_hook=None, **overrides):
+def train(model, config: TrainConfig | None = None, *, seed: int = 0, device=None, checkpoint_dir=None,
+          checkpoint_every: int | None = None, resume: bool = False, progress: bool | None = None, callback=None,
+          callback_every: int | None = None, encoder_factory=None, loss_hook=None, **overrides) -> TrainResult:
     """Train ``(g_1, g_2)`` on pairs from ``model`` with InfoNCE (or the objective of ``loss_hook``).
 
     Parameters
@@ -216,9 +215,8 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
         Defaults to ``TrainConfig()``; keyword ``overrides`` change single fields,
         e.g. ``train(model, cfg, steps=500)``.
     seed : int
-        Seeds the encoder initialisation and the stream of training batches.
-    seeds : iterable of int, optional
-        Train one run per seed (sequentially) and return a list of results.
+        Seeds the encoder initialisation and the stream of training batches (several seeds:
+        :func:`train_seeds`).
     device : None, "cpu", "cuda" or torch.device
         ``None``: the model's device (CUDA when available).
     checkpoint_dir, checkpoint_every :
@@ -243,24 +241,53 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
         module of the config (its temperature). It runs in the same bf16 autocast region on a GPU
         as the encoders of the default objective. Its ``repr`` enters the checkpoint's identity, so
         give it a readable one (a dataclass) that names its weights.
-
-    Returns
-    -------
-    TrainResult, or a list of them when ``seeds`` is given.
     """
+    config = _checked_config(config, overrides)
+    _check_arguments(seed, checkpoint_dir, checkpoint_every, resume, callback, callback_every, encoder_factory,
+                     loss_hook)
+    run = _Run.start(model, config, seed, device, checkpoint_dir, encoder_factory, loss_hook)
+    if resume:
+        run.resume()
+    bar = tqdm(total=config.steps, initial=run.step, disable=not progress_enabled(progress),
+               desc=f"training (seed {seed}, {run.device.type})", leave=False)
+    run.encoders.train()
+    while run.step < config.steps:
+        run.train_step(model.sample(config.batch_size, generator=run.generator), loss_hook)
+        if run.step % config.log_every == 0 or run.step == config.steps:
+            run.log(bar)
+        if callback is not None and callback_every and run.step % callback_every == 0 and run.step < config.steps:
+            run.run_callback(callback)
+        if run.ckpt is not None and checkpoint_every and run.step % checkpoint_every == 0:
+            run.save()
+        bar.update(1)
+    bar.close()
+    run.result.train_seconds = run.seconds()
+    callbacks = run.history["callback"]
+    if callback is not None and (not callbacks or callbacks[-1]["step"] != run.step):
+        run.run_callback(callback)
+    if run.ckpt is not None:
+        run.save()
+    run.encoders.eval()
+    return run.result
+
+
+def train_seeds(model, config: TrainConfig | None = None, seeds=(0,), **kwargs) -> list[TrainResult]:
+    """One :func:`train` run per seed, in turn (same arguments otherwise); the results in the seeds' order."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must contain at least one seed")
+    return [train(model, config, seed=s, **kwargs) for s in seeds]
+
+
+def _checked_config(config, overrides) -> TrainConfig:
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
-    if overrides:
-        config = config.replace(**overrides)
-    if seeds is not None:
-        seeds = list(seeds)
-        if not seeds:
-            raise ValueError("seeds must contain at least one seed")
-        return [train(model, config, seed=s, device=device, checkpoint_dir=checkpoint_dir,
-                      checkpoint_every=checkpoint_every, resume=resume, progress=progress,
-                      callback=callback, callback_every=callback_every, encoder_factory=encoder_factory,
-                      loss_hook=loss_hook) for s in seeds]
+    return config.replace(**overrides) if overrides else config
+
+
+def _check_arguments(seed, checkpoint_dir, checkpoint_every, resume, callback, callback_every, encoder_factory,
+                     loss_hook):
     check_int("seed", seed, 0)
     if checkpoint_every is not None:
         check_int("checkpoint_every", checkpoint_every, 1)
@@ -276,113 +303,117 @@ def train(model, config: TrainConfig | None = None, *, seed: int = 0, seeds=None
         if fn is not None and not callable(fn):
             raise ValueError(f"{name} must be callable or None; got {fn!r}")
 
-    device = model.device if device is None else resolve_device(device)
-    if model.device != device:
-        model.to(device)
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
 
-    torch.manual_seed(shift_seed(seed))
-    out_dim = config.encoding_dim or default_encoding_dim(model)
-    encoders = (default_encoders if encoder_factory is None else encoder_factory)(model, out_dim, config)
-    encoders = encoders.to(device)
-    loss_fn = InfoNCE(config.temperature, config.similarity, config.negatives,
-                      config.learnable_temperature).to(device)
-    params = list(encoders.parameters()) + list(loss_fn.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
-    generator = model._make_generator(seed + 7919)
-    history = {"step": [], "loss": [], "lr": [], "temperature": [], "seconds": [], "callback": []}
-    step, elapsed = 0, 0.0
+class _Run:
+    """The state of one :func:`train` run and its phases: start, resume, one step, log, callback, save."""
 
-    ckpt = None if checkpoint_dir is None else _checkpoint_path(checkpoint_dir, seed)
-    identity = {"config": dataclasses.asdict(config), "seed": shift_seed(seed),
-                "model": repr(model).split(", device=")[0]}
-    if loss_hook is not None or encoder_factory is not None:
-        identity["objective"] = f"{loss_hook!r} / {encoder_factory!r}"
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        for key, value in identity.items():
+    @classmethod
+    def start(cls, model, config: TrainConfig, seed: int, device, checkpoint_dir, encoder_factory, loss_hook):
+        """Seed, build the encoders, the loss and the optimiser, and the data stream, in this order
+        (the order fixes the random numbers each one draws)."""
+        self = cls()
+        self.config, self.seed = config, seed
+        self.device = device = model.device if device is None else resolve_device(device)
+        if model.device != device:
+            model.to(device)
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        torch.manual_seed(shift_seed(seed))
+        out_dim = config.encoding_dim or default_encoding_dim(model)
+        self.encoders = (encoder_factory or default_encoders)(model, out_dim, config).to(device)
+        self.loss_fn = InfoNCE(config.temperature, config.similarity, config.negatives,
+                               config.learnable_temperature).to(device)
+        self.params = list(self.encoders.parameters()) + list(self.loss_fn.parameters())
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(config))
+        self.generator = model._make_generator(seed + 7919)
+        self.history = {"step": [], "loss": [], "lr": [], "temperature": [], "seconds": [], "callback": []}
+        self.step, self.elapsed, self.t0 = 0, 0.0, time.perf_counter()
+        self.loss_sum, self.n_sum = torch.zeros((), device=device), 0
+        self.ckpt = None if checkpoint_dir is None else _checkpoint_path(checkpoint_dir, seed)
+        self.identity = {"config": dataclasses.asdict(config), "seed": shift_seed(seed),
+                         "model": repr(model).split(", device=")[0]}
+        if loss_hook is not None or encoder_factory is not None:
+            self.identity["objective"] = f"{loss_hook!r} / {encoder_factory!r}"
+        self.result = TrainResult(self.encoders, self.loss_fn, self.history, config, seed, device, 0.0)
+        return self
+
+    def seconds(self) -> float:
+        """Training time so far, including the time before a resume."""
+        return self.elapsed + time.perf_counter() - self.t0
+
+    def resume(self):
+        """Continue from the checkpoint, if there is one made by the same run (else ``ValueError``)."""
+        if not self.ckpt.exists():
+            return
+        state = torch.load(self.ckpt, map_location=self.device, weights_only=False)
+        for key, value in self.identity.items():
             if state["identity"][key] != value:
-                raise ValueError(f"the checkpoint {ckpt} was made with a different {key}: "
+                raise ValueError(f"the checkpoint {self.ckpt} was made with a different {key}: "
                                  f"{state['identity'][key]!r} (now {value!r}); use another checkpoint_dir")
-        encoders.load_state_dict(state["encoders"])
-        loss_fn.load_state_dict(state["loss_fn"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"].to(generator.device) if cuda else state["generator"])
-        history, step, elapsed = state["history"], state["step"], state["seconds"]
+        self.encoders.load_state_dict(state["encoders"])
+        self.loss_fn.load_state_dict(state["loss_fn"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"].to(self.generator.device) if self.cuda else state["generator"])
+        self.history.update(state["history"])
+        self.step, self.elapsed, self.t0 = state["step"], state["seconds"], time.perf_counter()
+        self.result.train_seconds = self.elapsed
 
-    result = TrainResult(encoders, loss_fn, history, config, seed, device, elapsed)
-
-    def save():
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"identity": identity, "step": step, "seconds": result.train_seconds,
-                    "encoders": encoders.state_dict(), "loss_fn": loss_fn.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "generator": generator.get_state(), "history": history}, tmp)
-        os.replace(tmp, ckpt)
-
-    def run_callback():
-        encoders.eval()
-        with torch.no_grad():
-            out = callback(step, result)
-        encoders.train()
-        if isinstance(out, dict):
-            history["callback"].append({"step": step, "seconds": result.train_seconds, **out})
-
-    bar = tqdm(total=config.steps, initial=step, disable=not progress_enabled(progress),
-               desc=f"training (seed {seed}, {device.type})", leave=False)
-    encoders.train()
-    loss_sum, n_sum, t0 = torch.zeros((), device=device), 0, time.perf_counter()
-    while step < config.steps:
-        batch = model.sample(config.batch_size, generator=generator)
-        # every objective in the same autocast region: on a GPU, a loss_hook's encoders get bf16 as InfoNCE's do
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+    def train_step(self, batch, loss_hook):
+        """One optimiser step on ``batch``. Every objective runs in the same autocast region: on a GPU, a
+        ``loss_hook``'s encoders get bf16 as InfoNCE's do; the loss itself is computed in float32."""
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda):
             if loss_hook is None:
-                z1, z2 = encoders[0](batch.x1), encoders[1](batch.x2)
+                z1, z2 = self.encoders[0](batch.x1), self.encoders[1](batch.x2)
             else:
-                loss = loss_hook(encoders, batch, loss_fn)
+                loss = loss_hook(self.encoders, batch, self.loss_fn)
         if loss_hook is None:
-            loss = loss_fn(z1.float(), z2.float())
-        optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(z1.float(), z2.float())
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        loss_sum += loss.detach()
-        n_sum += 1
-        if step % config.log_every == 0 or step == config.steps:
-            mean_loss = float(loss_sum) / n_sum
-            if not math.isfinite(mean_loss):
-                bar.close()
-                raise FloatingPointError(
-                    f"the training loss became {mean_loss} before step {step} (seed {seed}); "
-                    f"try a smaller lr (now {config.lr}) or a larger temperature (now {config.temperature})")
-            result.train_seconds = elapsed + time.perf_counter() - t0
-            history["step"].append(step)
-            history["loss"].append(mean_loss)
-            history["lr"].append(scheduler.get_last_lr()[0])
-            history["temperature"].append(float(loss_fn.temperature.detach()))
-            history["seconds"].append(result.train_seconds)
-            bar.set_postfix(loss=f"{mean_loss:.4f}")
-            loss_sum.zero_()
-            n_sum = 0
-        if callback is not None and callback_every and step % callback_every == 0 and step < config.steps:
-            run_callback()
-        if ckpt is not None and checkpoint_every and step % checkpoint_every == 0:
-            save()
-        bar.update(1)
-    bar.close()
-    result.train_seconds = elapsed + time.perf_counter() - t0
-    if callback is not None and (not history["callback"] or history["callback"][-1]["step"] != step):
-        run_callback()
-    if ckpt is not None:
-        save()
-    encoders.eval()
-    return result
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        self.loss_sum += loss.detach()   # summed on the device: read back only when logged
+        self.n_sum += 1
+
+    def log(self, bar):
+        """Append the mean loss since the last log (and lr, temperature, time) to the history; a NaN or
+        infinite loss stops the run with ``FloatingPointError``."""
+        mean_loss = float(self.loss_sum) / self.n_sum
+        if not math.isfinite(mean_loss):
+            bar.close()
+            raise FloatingPointError(
+                f"the training loss became {mean_loss} before step {self.step} (seed {self.seed}); try a smaller "
+                f"lr (now {self.config.lr}) or a larger temperature (now {self.config.temperature})")
+        self.result.train_seconds = self.seconds()
+        for key, value in (("step", self.step), ("loss", mean_loss), ("lr", self.scheduler.get_last_lr()[0]),
+                           ("temperature", float(self.loss_fn.temperature.detach())),
+                           ("seconds", self.result.train_seconds)):
+            self.history[key].append(value)
+        bar.set_postfix(loss=f"{mean_loss:.4f}")
+        self.loss_sum.zero_()
+        self.n_sum = 0
+
+    def run_callback(self, callback):
+        self.encoders.eval()
+        with torch.no_grad():
+            out = callback(self.step, self.result)
+        self.encoders.train()
+        if isinstance(out, dict):
+            self.history["callback"].append({"step": self.step, "seconds": self.result.train_seconds, **out})
+
+    def save(self):
+        """Write the checkpoint atomically (a temporary file, then a rename)."""
+        self.ckpt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.ckpt.with_suffix(".tmp")
+        torch.save({"identity": self.identity, "step": self.step, "seconds": self.result.train_seconds,
+                    "encoders": self.encoders.state_dict(), "loss_fn": self.loss_fn.state_dict(),
+                    "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                    "generator": self.generator.get_state(), "history": self.history}, tmp)
+        os.replace(tmp, self.ckpt)

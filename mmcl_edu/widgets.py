@@ -54,13 +54,13 @@ def with_static_figure(widget, draw):
 # ---- chapter 1 ----
 def temperature_explorer(tau: float = 0.2, n: int = 64, steps: int = 300):
     """A slider for the InfoNCE temperature ``τ`` (log scale, 0.01 to 10) that redraws
-    :func:`mmcl_edu.toy.plot_temperature_view`: the softmax over one query's candidates and the
+    :func:`mmcl_edu.toy_figures.plot_temperature_view`: the softmax over one query's candidates and the
     circle toy trained at ``τ`` (about a second per new value on a CPU; values are cached).
 
     Outside a live notebook front end it returns the static figure for ``tau`` instead."""
     import matplotlib.pyplot as plt
 
-    from .toy import plot_temperature_view
+    from .toy_figures import plot_temperature_view
 
     if not in_notebook_frontend():
         return plot_temperature_view(tau, n=n, steps=steps)

@@ -49,11 +49,9 @@ OUTPUT_VARIABLES = ("MMCL_EDU_SEED_OFFSET",)
 def fingerprint(root: Path = ROOT) -> str:
     """A hash of what a notebook's execution depends on besides its own code: the source of the
     package ``root/mmcl_edu``, the Python version and the versions of the numerical libraries."""
-    root = Path(root)
-    h = hashlib.sha256()
-    for path in sorted((root / "mmcl_edu").rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(path.read_bytes())
+    from mmcl_edu.scorecard import source_hash   # the scorecard's own hash: one notion of "the package changed"
+
+    h = hashlib.sha256(source_hash(Path(root) / "mmcl_edu").encode())
     h.update(sys.version.encode())
     for dist in PINNED_DISTRIBUTIONS:
         try:

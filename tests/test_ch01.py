@@ -11,7 +11,7 @@ import torch.nn.functional as F
 matplotlib.use("Agg")
 
 import mmcl_edu as mm  # noqa: E402
-from mmcl_edu import checks, toy, widgets  # noqa: E402
+from mmcl_edu import checks, toy, toy_figures, widgets  # noqa: E402
 
 
 def _reference_by_hand(z1, z2, temperature=1.0, similarity="euclidean"):
@@ -107,9 +107,10 @@ def test_figures_and_explorer():
     import matplotlib.pyplot as plt
     r = toy.train_sphere_toy(n=16, steps=5)
     table, results = toy.temperature_sweep((0.1, 1.0), n=16, steps=5)
-    figs = [toy.plot_toy_before_after(r), toy.plot_toy_history(r, -2.0), toy.plot_candidate_softmax(),
-            toy.plot_loss_vs_temperature(toy.loss_vs_temperature([0.1, 1.0]), 128),
-            toy.plot_temperature_sweep(table, results), toy.plot_temperature_view(0.5, n=16, steps=5),
+    tf = toy_figures
+    figs = [tf.plot_toy_before_after(r), tf.plot_toy_history(r, -2.0), tf.plot_candidate_softmax(),
+            tf.plot_loss_vs_temperature(toy.loss_vs_temperature([0.1, 1.0]), 128),
+            tf.plot_temperature_sweep(table, results), tf.plot_temperature_view(0.5, n=16, steps=5),
             widgets.temperature_explorer(0.5, n=16, steps=5)]  # outside a notebook: the static figure
     assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
     plt.close("all")

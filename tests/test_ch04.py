@@ -233,3 +233,19 @@ def test_check_linear_r2_answers_not_yet_on_the_scaffolds_placeholder(placeholde
     instead of crashing the notebook (a TypeError in torch.as_tensor, found by the student run-all)."""
     res = checks.check_linear_r2(placeholder)
     assert not res.passed and ("None" in res.message or "not a number" in res.message)
+
+
+def test_build_model_follows_the_presets_data():
+    from mmcl_edu import MisalignmentModel, SceneModel
+    from mmcl_edu.latents import ContentStyleModel
+    kinds = {"content_style": ContentStyleModel, "misalignment": MisalignmentModel, "scenes": SceneModel}
+    for name in mm.available_presets():
+        cfg = mm.preset(name, "smoke")
+        if cfg.data in kinds:
+            assert isinstance(ex.build_model(cfg, device="cpu"), kinds[cfg.data]), name
+        else:
+            with pytest.raises(ValueError, match="data"):
+                ex.build_model(cfg, device="cpu")
+    assert mm.preset("cai_captions").data == "scenes"   # a "cai" name, but the scenes of chapter 5
+    with pytest.raises(ValueError, match="data"):
+        mm.Preset(name="x", size="quick", model={}, data="pixels")

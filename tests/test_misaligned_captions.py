@@ -155,6 +155,13 @@ def test_heatmap_table_from_a_hand_made_table():
     np.testing.assert_allclose(tab["rotation"], [0.0, 0.0])
     with pytest.raises(ValueError):
         mc.heatmap_table(pd.DataFrame(rows), "x2")
+    import matplotlib
+    matplotlib.use("Agg")
+    both = pd.DataFrame(rows + [{**r, "modality": "x2"} for r in rows])
+    fig = mc.plot_heatmaps(both, expected=pd.DataFrame({"x_position": [1, 0], "rotation": [0, 0]},
+                                                       index=["complete", "perturb x"]))
+    assert len(fig.axes) == 3 and [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["x", "rotation"]
+    assert len(fig.axes[0].patches) == 1   # the one identified cell is framed
 
 
 # ---- dependence ----

@@ -86,3 +86,14 @@ def test_nbval_run_caches_only_notebooks_that_passed(tmp_path):
     assert [c.execution_count for c in code] == [1, 2, 3]
     with pytest.raises(KeyError):
         cache.match_cache_notebook(_notebook("x = 6 * 7", "print(x + 1)", "x"))
+
+
+def test_the_cache_and_the_scorecard_see_one_package_change(tmp_path):
+    """Both homes of "the package changed" hash the same files: a change in a sub-package reaches both."""
+    from mmcl_edu import scorecard
+    root = _fake_project(tmp_path)
+    (root / "mmcl_edu" / "checks").mkdir()
+    (root / "mmcl_edu" / "checks" / "part1.py").write_text("Y = 1\n")
+    cache, card = notebook_cache.fingerprint(root), scorecard.source_hash(root / "mmcl_edu")
+    (root / "mmcl_edu" / "checks" / "part1.py").write_text("Y = 2\n")
+    assert notebook_cache.fingerprint(root) != cache and scorecard.source_hash(root / "mmcl_edu") != card

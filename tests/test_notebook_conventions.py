@@ -113,6 +113,26 @@ def test_no_downloads_in_code(path):
         assert match is None, f"code cell {i} downloads at run time ({match.group(0)!r}); generate data instead"
 
 
+_PACKAGE_ALIAS = re.compile(r"^\s*(?:import mmcl_edu(?:\.\w+)* as (\w+)|from mmcl_edu(?:\.\w+)* import (.+))$", re.M)
+
+
+@pytest.mark.parametrize("path", _params(NOTEBOOKS))
+def test_notebooks_use_public_names_of_the_package_only(path):
+    """A chapter calls what the API reference documents: no ``_``-prefixed name of ``mmcl_edu``."""
+    code = "\n".join(_source(c) for c in _code_cells(_load(path)))
+    aliases = {"mmcl_edu"}
+    for alias, names in _PACKAGE_ALIAS.findall(code):
+        if alias:
+            aliases.add(alias)
+        for name in names.replace("(", "").replace(")", "").split(","):
+            name = name.split(" as ")
+            if name[0].strip().startswith("_"):
+                pytest.fail(f"imports the private name {name[0].strip()!r} from mmcl_edu")
+            aliases.add(name[-1].strip())
+    private = re.findall(rf"\b(?:{'|'.join(sorted(aliases))})\._[A-Za-z]\w*", code)
+    assert not private, f"uses private names of the package: {sorted(set(private))}; make them public or do without"
+
+
 @pytest.mark.parametrize("path", _params(NOTEBOOKS))
 def test_notebook_listed_in_toc(path):
     entry = str(path.relative_to(ROOT).with_suffix(""))

@@ -168,49 +168,11 @@ def test_caption_parser_check():
         assert not res and ("not yet" in res.message if bad is stub else "caption parser" in res.message)
 
 
-def test_preset_and_factor_table():
-    import pandas as pd
-    from mmcl_edu import experiments as ex
-
-    for size in ("quick", "full"):
-        cfg = mm.preset("scenes", size=size)
-        assert len(cfg.sizes["encoding_dims"]) >= 3 and {2, 4, 8} <= set(cfg.sizes["encoding_dims"])
-        assert isinstance(ex.build_model(cfg, device="cpu"), sc.SceneModel)
-    assert mm.preset("scenes", "full").model["image_size"] > mm.preset("scenes", "quick").model["image_size"]
-    assert len(mm.preset("scenes", "full").seeds) == 3
-    settings = sc.encoding_size_settings((2, 4))
-    assert settings == {"d=2": dict(train=dict(encoding_dim=2)), "d=4": dict(train=dict(encoding_dim=4))}
-    with pytest.raises(ValueError):
-        sc.encoding_size_settings(())
-    rows = [dict(setting=s, seed=0, modality=m, target=t, dim=-1, regressor="nonlinear",
-                 metric="accuracy" if sc.FACTORS[t].kind == "discrete" else "r2", score=v,
-                 chance=sc.FACTORS[t].chance, r2=np.nan)
-            for s, v in (("d=2", 0.3), ("d=4", 0.6)) for m in ("x1", "x2") for t in sc.FACTORS]
-    table = sc.factor_table(pd.DataFrame(rows))
-    assert list(table.index) == list(sc.FACTORS)
-    assert table.loc["shape", "d=4 text"] == 0.6 and table.loc["shape", "chance"] == pytest.approx(1 / 7)
-    assert "paper (Fig. 3)" in table
-    import matplotlib
-    matplotlib.use("Agg")
-    assert len(sc.plot_factor_scores(pd.DataFrame(rows)).axes) >= len(sc.FACTORS)
-
-
-def test_scorecard_rows_read_the_sweep_table():
-    import pandas as pd
-
-    rows = []
-    for d in ("d=2", "d=8"):
-        for m in ("x1", "x2"):
-            vals = dict(x_position=0.95, y_position=0.97, shape=0.5 if d == "d=8" else 0.3,
-                        rotation=0.02, background_hue=-0.05, spotlight_x=0.01, spotlight_y=0.0,
-                        hue=0.8 if m == "x1" else 0.4)
-            rows += [dict(setting=d, modality=m, target=t, score=v) for t, v in vals.items()]
-    out = sc.scorecard_rows(pd.DataFrame(rows), (2, 8))
-    assert list(out.verdict) == ["agrees", "differs", "agrees", "agrees", "agrees"]
-    assert out.loc[1, "ours"] == 0.5 and out.loc[2, "ours"] == 0.05
-    text_hue = [r for r in rows if r["setting"] == "d=8" and r["modality"] == "x2" and r["target"] == "hue"][0]
-    text_hue["score"] = 0.9  # the caption's hue above the image's: the paper's pattern is not seen
-    assert list(sc.scorecard_rows(pd.DataFrame(rows), (2, 8)).verdict) == ["agrees", "differs", "agrees", "agrees",
-                                                                            "differs"]
-    rows[0]["score"] = 0.5  # d=2's position is not part of the claim (sizes from the second on)
-    assert sc.scorecard_rows(pd.DataFrame(rows), (2, 8)).verdict[0] == "agrees"
+def test_colour_word_oracle_reads_any_source_of_scenes():
+    from mmcl_edu import closing_ablation as ca
+    model = sc.SceneModel(palette_size=4)
+    assert 0.5 < sc.colour_word_oracle(model) < 0.95   # the word tells a good part of the hue, not all of it
+    assert sc.colour_word_oracle(model) == sc.colour_word_oracle(model)
+    assert 0.5 < sc.colour_word_oracle(ca.build_scenes(mm.preset("jiang_scenes", "smoke"))) < 0.95
+    with pytest.raises(ValueError, match="n"):
+        sc.colour_word_oracle(model, n=3)

@@ -77,3 +77,24 @@ def test_bad_arguments(book):
         scorecard.record("chA", [ROW], size="medium", book_dir=book)
     with pytest.raises(ValueError, match="chapter"):
         scorecard.record("book/chA", [ROW], size="quick", book_dir=book)
+
+
+def test_source_hash_follows_every_file_of_the_package_sub_packages_included(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "checks").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("X = 1\n")
+    (pkg / "checks" / "part1.py").write_text("Y = 1\n")
+    before = scorecard.source_hash(pkg)
+    assert scorecard.source_hash(pkg) == before
+    (pkg / "checks" / "part1.py").write_text("Y = 2\n")   # a sub-package's change makes a saved result stale
+    assert scorecard.source_hash(pkg) != before
+    (pkg / "checks" / "part1.py").write_text("Y = 1\n")
+    (pkg / "checks" / "part1.py").rename(pkg / "part1.py")   # so does a file moved between packages
+    assert scorecard.source_hash(pkg) != before
+
+
+def test_a_row_takes_its_verdict_from_whether_ours_holds():
+    rows = [scorecard.row("P", "a", "1.00", 0.97, "± 0.10", True), scorecard.row("P", "b", "1.00", 0.5, "± 0.10", False)]
+    table = scorecard.rows_table(rows)
+    assert list(table.columns) == list(scorecard.ROW_COLUMNS) and list(table.verdict) == ["agrees", "differs"]
+    assert scorecard.row("P", "c", "1", 1, "exact", __import__("numpy").bool_(True))["verdict"] == "agrees"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import mmcl_edu as mm
-from mmcl_edu.training import TrainConfig, TrainResult, train
+from mmcl_edu.training import TrainConfig, TrainResult, train, train_seeds
 
 CFG = TrainConfig(steps=30, batch_size=64, lr=3e-3, lr_schedule="cosine", warmup_steps=5, hidden=(32, 32),
                   log_every=5)
@@ -59,11 +59,17 @@ def test_same_seed_same_numbers_different_seed_differs(model):
 
 def test_several_seeds_return_a_list(model):
     cfg = CFG.replace(steps=10)
-    out = train(model, cfg, seeds=[3, 4], progress=False)
+    out = train_seeds(model, cfg, seeds=[3, 4], progress=False)
     assert isinstance(out, list) and [r.seed for r in out] == [3, 4]
     single = train(model, cfg, seed=4, progress=False)
     assert _same_weights(out[1], single) and _curves(out[1]) == _curves(single)
     assert not _same_weights(out[0], out[1])
+
+
+@pytest.mark.parametrize("seeds, name", [([], "seeds"), ([0, -2], "seed")])
+def test_train_seeds_validation(model, seeds, name):
+    with pytest.raises(ValueError, match=name):
+        train_seeds(model, CFG.replace(steps=1), seeds=seeds, progress=False)
 
 
 def test_overrides_and_mixing_untouched(model):
@@ -179,8 +185,6 @@ def test_train_config_replace_unknown_field():
 
 @pytest.mark.parametrize("kwargs, name", [
     (dict(seed=-1), "seed"),
-    (dict(seeds=[]), "seeds"),
-    (dict(seeds=[0, -2]), "seed"),
     (dict(resume=True), "resume"),
     (dict(checkpoint_every=5), "checkpoint_every"),
     (dict(checkpoint_every=0, checkpoint_dir="unused"), "checkpoint_every"),
