@@ -124,7 +124,7 @@ def _candidate_bars(ax, tau, n_negatives, seed):
 
 def plot_loss_vs_temperature(table: pd.DataFrame, batch_size: int | None = None):
     """Symmetric InfoNCE against ``τ`` (log axis) for the configurations of
-    :func:`example_configurations`, with the level ``log B`` of a classifier at chance."""
+    :func:`~mmcl_edu.toy.example_configurations`, with the level ``log B`` of a classifier at chance."""
     fig, ax = plt.subplots(figsize=(5, 3))
     for name in table.columns:
         ax.plot(table.index, table[name], marker="o", ms=3, label=name)
