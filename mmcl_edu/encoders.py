@@ -96,19 +96,25 @@ def make_encoders(in_dims: tuple[int, int], out_dim: int, hidden: Sequence[int] 
 
 
 # ---- chapter 5: image and caption encoders (mmcl_edu.scenes) ----
+#: How :class:`TextEncoder` pools over the words.
+TEXT_POOLINGS = ("mean", "flatten")
+
+
 class ImageEncoder(nn.Module):
-    """A small CNN ``g_1``: per width in ``channels`` a 3×3 convolution (stride 1 for the first,
-    2 for the others) and an activation, then an adaptive average pool to 4 × 4 (positions survive: no global pooling),
+    """A small CNN ``g_1``: per width in ``channels`` a 3×3 convolution (stride ``first_stride`` for the
+    first, 2 for the others) and an activation, then an adaptive average pool to 4 × 4 (positions survive: no global pooling),
     a hidden linear layer and the output layer (the paper uses a ResNet-18; ours fits a CPU)."""
 
     def __init__(self, out_dim: int, channels: Sequence[int] = (16, 32, 64), activation: str = "leaky_relu",
-                 normalize: bool = False, hidden: int = 128):
+                 normalize: bool = False, hidden: int = 128, first_stride: int = 1):
         super().__init__()
         check_int("out_dim", out_dim, 1)
         check_choice("activation", activation, ACTIVATIONS)
+        check_choice("first_stride", first_stride, (1, 2))
         layers, c_in = [], 3
-        for i, c in enumerate(channels):  # the first layer keeps full resolution: objects are a few pixels wide
-            layers += [nn.Conv2d(c_in, check_int("channels (each)", c, 1), 3, stride=1 if i == 0 else 2, padding=1),
+        for i, c in enumerate(channels):  # stride 1 first by default: objects are a few pixels wide
+            layers += [nn.Conv2d(c_in, check_int("channels (each)", c, 1), 3, stride=first_stride if i == 0 else 2,
+                                 padding=1),
                        ACTIVATIONS[activation]()]
             c_in = c
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
@@ -121,15 +127,27 @@ class ImageEncoder(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    """The caption encoder ``g_2``, shaped like the paper's: word embedding → 1-D convolutions
-    (kernel 3, one per width in ``channels``) → mean pooling over the words → linear."""
+    """The caption encoder ``g_2``: word embedding → 1-D convolutions (kernel 3, one per width in
+    ``channels``) → a pooling over the words → linear.
+
+    ``pooling="mean"`` averages the words' features: the encoding cannot tell where a word stands.
+    ``pooling="flatten"`` feeds every word position's features to the linear layer, as the paper's
+    text encoder does (``length`` positions): the same word weighs differently at another place in the
+    sentence, so the phrasing is visible to the encoding unless training teaches it to look past it.
+    """
 
     def __init__(self, vocab_size: int, out_dim: int, channels: Sequence[int] = (16, 32, 64),
-                 activation: str = "leaky_relu", normalize: bool = False):
+                 activation: str = "leaky_relu", normalize: bool = False, pooling: str = "mean",
+                 length: int | None = None):
         super().__init__()
         check_int("vocab_size", vocab_size, 2)
         check_int("out_dim", out_dim, 1)
         check_choice("activation", activation, ACTIVATIONS)
+        self.pooling = check_choice("pooling", pooling, TEXT_POOLINGS)
+        if pooling == "flatten":
+            if length is None:
+                raise ValueError("length (the caption length) is needed for pooling='flatten'")
+            check_int("length", length, 1)
         channels = tuple(channels)
         self.embedding = nn.Embedding(vocab_size, channels[0])
         layers, c_in = [], channels[0]
@@ -137,20 +155,24 @@ class TextEncoder(nn.Module):
             layers += [nn.Conv1d(c_in, check_int("channels (each)", c, 1), 3, padding=1), ACTIVATIONS[activation]()]
             c_in = c
         self.convs = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in, out_dim)
+        self.head = nn.Linear(c_in * (length if pooling == "flatten" else 1), out_dim)
         self.out_dim, self.normalize = out_dim, normalize
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        h = self.convs(self.embedding(ids).transpose(1, 2)).mean(2)
-        z = self.head(h)
+        h = self.convs(self.embedding(ids).transpose(1, 2))
+        z = self.head(h.flatten(1) if self.pooling == "flatten" else h.mean(2))
         return nn.functional.normalize(z, dim=-1) if self.normalize else z
 
 
 def make_scene_encoders(image_size: int, vocab_size: int, out_dim: int, channels: Sequence[int] = (16, 32, 64),
-                        activation: str = "leaky_relu", normalize: bool = False) -> nn.ModuleList:
-    """``(g_1, g_2)`` for image/caption pairs: :class:`ImageEncoder` and :class:`TextEncoder`."""
+                        activation: str = "leaky_relu", normalize: bool = False,
+                        first_stride: int = 1, text_pooling: str = "mean",
+                        caption_length: int | None = None) -> nn.ModuleList:
+    """``(g_1, g_2)`` for image/caption pairs: :class:`ImageEncoder` (its first convolution of stride
+    ``first_stride``) and :class:`TextEncoder` (``text_pooling`` over captions of ``caption_length`` words)."""
     check_int("image_size", image_size, 8)
     if not tuple(channels):
         raise ValueError("channels (TrainConfig.hidden) must name at least one width")
-    return nn.ModuleList([ImageEncoder(out_dim, channels, activation, normalize),
-                          TextEncoder(vocab_size, out_dim, channels, activation, normalize)])
+    return nn.ModuleList([ImageEncoder(out_dim, channels, activation, normalize, first_stride=first_stride),
+                          TextEncoder(vocab_size, out_dim, channels, activation, normalize, pooling=text_pooling,
+                                      length=caption_length)])

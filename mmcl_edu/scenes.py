@@ -28,10 +28,11 @@ by a uniform draw (they are in ``I_ρ``). The caption's values of the mentioned 
 
 Rendering is vectorised in torch on the model's device (one signed-distance map per shape, a
 soft edge, HSV colours, a multiplicative spotlight). Measured with ``benchmarks/bench_scenes.py``
-on a busy 2-core machine: 512 pairs of 32 × 32 in about 60 ms on one thread, and the quick
-preset's batch of 128 in 3–5 % of a training step. So the trainer draws **fresh** pairs every step
-instead of cycling through a fixed pool: the saving of a pool would be a few per cent of the time,
-and fresh pairs cannot be overfitted and need no memory.
+on a busy 2-core machine: 512 pairs of 32 × 32 in about 60 ms on one thread, and chapter 5's
+earlier quick batch of 128 in 3–5 % of a training step. Its present quick encoder (first stride 2)
+makes a step about three times cheaper, so drawing its batch of 64 takes about a fifth of a step
+(a one-thread profile: about 2 ms of 11). The trainer still draws **fresh** pairs every step instead
+of cycling through a fixed pool: fresh pairs cannot be overfitted and need no memory.
 """
 from __future__ import annotations
 
@@ -94,7 +95,10 @@ FACTORS = {f.name: f for f in (
 CAPTION_NOISE_FACTORS = ("shape", "x_position", "y_position")
 #: The shared factors a caption can mention (and ``omitted`` can leave out), with their slot.
 CAPTION_FACTORS = ("shape", "x_position", "y_position", "hue")
-OBJECT_HALF_SIZE = 0.15  # a fraction of the image side
+OBJECT_HALF_SIZE = 0.15  # the default half-size of the object, a fraction of the image side
+#: The object half-sizes a scene accepts: below, a shape covers too few pixels to be told apart; above, a
+#: rotated shape in a corner cell reaches past the border.
+OBJECT_HALF_SIZE_RANGE = (0.08, 0.2)
 
 
 def build_vocabulary() -> tuple[str, ...]:
@@ -202,6 +206,15 @@ class SceneModel(PairedModel):
         factor cannot also be in ``caption_noise``.
     templates : sequence of int, optional
         Template indices to draw from (default: all 5).
+    object_half_size : float in ``OBJECT_HALF_SIZE_RANGE``, default ``OBJECT_HALF_SIZE``
+        Half the object's width, as a fraction of the image side (chapter 5's quick preset draws
+        larger objects than chapter 8's, so that a short run tells the seven shapes apart).
+    encoder_stride : 1 or 2, default 1
+        Stride of the first convolution of the image encoder that :meth:`make_encoders` builds
+        (2: the CNN starts at half the resolution, about three times cheaper per step).
+    text_pooling : "mean" or "flatten", default "mean"
+        How the caption encoder of :meth:`make_encoders` pools over the words
+        (:class:`~mmcl_edu.encoders.TextEncoder`; "flatten" as in the paper's text encoder).
     device : None, str or torch.device
     """
 
@@ -209,7 +222,12 @@ class SceneModel(PairedModel):
 
     def __init__(self, image_size: int = 32, palette_size: int = 4, hue_depends_on_x: bool = False,
                  caption_noise: dict | None = None, templates=None, seed: int = 0, device=None,
-                 omitted=()):
+                 omitted=(), object_half_size: float = OBJECT_HALF_SIZE, encoder_stride: int = 1,
+                 text_pooling: str = "mean"):
+        self.object_half_size = check_float("object_half_size", object_half_size, *OBJECT_HALF_SIZE_RANGE)
+        self.encoder_stride = check_choice("encoder_stride", encoder_stride, (1, 2))
+        from .encoders import TEXT_POOLINGS
+        self.text_pooling = check_choice("text_pooling", text_pooling, TEXT_POOLINGS)
         self.image_size = check_int("image_size", image_size, 16)
         if image_size > 256:
             raise ValueError(f"image_size must be an integer in [16, 256]; got {image_size}")
@@ -261,7 +279,8 @@ class SceneModel(PairedModel):
         """The image CNN and the caption ConvNet (``mmcl_edu.encoders``), widths from ``config.hidden``."""
         from .encoders import make_scene_encoders
         return make_scene_encoders(self.image_size, len(VOCAB), out_dim, config.hidden, config.activation,
-                                   config.normalize)
+                                   config.normalize, first_stride=self.encoder_stride,
+                                   text_pooling=self.text_pooling, caption_length=CAPTION_LENGTH)
 
     def to(self, device):
         super().to(device)
@@ -288,7 +307,7 @@ class SceneModel(PairedModel):
         """Images ``(N, 3, S, S)`` in [0, 1] from factors (vectorised; no loop over images)."""
         S, dev = self.image_size, self.device
         n = factors["shape"].shape[0]
-        half = OBJECT_HALF_SIZE
+        half = self.object_half_size
         # The object only covers a patch around its grid cell: compute the shape there (P × P pixels,
         # a tenth of the image) and paste it, instead of 7 distance maps over the whole image.
         reach = half * 1.3                       # the farthest a rotated shape reaches, image units
@@ -392,6 +411,9 @@ class SceneModel(PairedModel):
         return (f"SceneModel(image_size={self.image_size}, palette_size={self.palette_size}, "
                 f"hue_depends_on_x={self.hue_depends_on_x}, caption_noise={self.caption_noise}, "
                 f"templates={self.templates}, " + (f"omitted={self.omitted}, " if self.omitted else "")
+                + (f"object_half_size={self.object_half_size}, " if self.object_half_size != OBJECT_HALF_SIZE else "")
+                + (f"encoder_stride={self.encoder_stride}, " if self.encoder_stride != 1 else "")
+                + (f"text_pooling={self.text_pooling!r}, " if self.text_pooling != "mean" else "")
                 + f"seed={self.seed}, device='{self.device}')")
 
 

@@ -176,3 +176,30 @@ def test_colour_word_oracle_reads_any_source_of_scenes():
     assert 0.5 < sc.colour_word_oracle(ca.build_scenes(mm.preset("jiang_scenes", "smoke"))) < 0.95
     with pytest.raises(ValueError, match="n"):
         sc.colour_word_oracle(model, n=3)
+
+
+def test_object_size_stride_and_text_pooling():
+    small, large = sc.SceneModel(), sc.SceneModel(object_half_size=0.2)
+    b_small, b_large = small.sample(64, seed=3), large.sample(64, seed=3)
+    assert torch.equal(b_small.x2, b_large.x2)  # same factors and captions, larger objects
+    def object_area(model, batch):  # the pixels that change with the object's hue
+        other = dict(batch.latents, hue=(batch.latents["hue"] + 0.3) % 0.78)
+        return (model.render(other) - batch.x1).abs().sum(1).gt(0.05).float().mean()
+    assert object_area(large, b_large) > 1.3 * object_area(small, b_small)
+    for bad in (dict(object_half_size=0.3), dict(encoder_stride=3), dict(text_pooling="max")):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            sc.SceneModel(**bad)
+    cfg = mm.preset("scenes").train
+    g1, g2 = sc.SceneModel(encoder_stride=2, text_pooling="flatten").make_encoders(4, cfg)
+    assert g1.features[0].stride == (2, 2) and g2.pooling == "flatten"
+    assert g1(b_large.x1).shape == (64, 4) and g2(b_large.x2).shape == (64, 4)
+    # mean pooling cannot see where a word stands; flattening can
+    ids = b_large.x2[:1]
+    shifted = torch.roll(ids, 1, dims=1)
+    torch.manual_seed(0)
+    mean_enc = TextEncoder(len(sc.VOCAB), 3, (8,), pooling="mean")
+    flat_enc = TextEncoder(len(sc.VOCAB), 3, (8,), pooling="flatten", length=sc.CAPTION_LENGTH)
+    assert not torch.allclose(flat_enc(ids), flat_enc(shifted))
+    with pytest.raises(ValueError, match="length"):
+        TextEncoder(len(sc.VOCAB), 3, pooling="flatten")
+    assert mean_enc(ids).shape == (1, 3)
