@@ -208,19 +208,12 @@ def ablation_settings(preset: Preset, encoding_dims=(3, 7), shared: bool = True)
     return out
 
 
-#: Largest evaluation sizes of the chapter-4 quick run (the kernel-ridge grid search dominates the
-#: evaluation time and grows with the cube of its sample (``n_cv`` rows of the ``n_fit``);
-#: ``n_test`` only costs predictions).
-QUICK_EVAL_CAP = dict(n_fit=600, n_test=1000, n_cv=300)
-
-
 def chapter_eval(preset: Preset, ablation: bool = False) -> dict:
-    """Evaluation arguments for chapter 4: the preset's own at full size; at quick size, capped by
-    :data:`QUICK_EVAL_CAP` so that eight configurations are evaluated in seconds. With
-    ``ablation=True``, only what the ablations need: the nonlinear probe of content and style."""
+    """Evaluation arguments for chapter 4: the preset's own, capped by its ``sizes["eval_cap"]`` where it has
+    one (the quick size, so that eight configurations are evaluated in seconds). With ``ablation=True``, only
+    what the ablations need: the nonlinear probe of content and style."""
     ev = dict(preset.eval)
-    if not preset.is_full:
-        ev.update({k: min(ev.get(k, cap), cap) for k, cap in QUICK_EVAL_CAP.items()})
+    ev.update({k: min(ev.get(k, cap), cap) for k, cap in preset.sizes.get("eval_cap", {}).items()})
     if ablation:
         ev.update(regressors=("nonlinear",), targets=("c", "s"))
     return ev

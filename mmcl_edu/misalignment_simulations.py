@@ -28,10 +28,6 @@ from .scorecard import row as scorecard_row, rows_table
 
 PARTS = ("selection", "perturbation", "extras")
 MODALITIES = ("x1", "x2")
-#: Which settings the quick size runs (a representative subset; labels of the sweeps at n = 5).
-QUICK_LABELS = {"selection": ("I_θ = [2]", "I_θ = [4]"),
-                "perturbation": ("I_ρ = {1}", "I_ρ = [2]"),
-                "extras": None}
 
 
 def _set_name(k: int) -> str:
@@ -72,12 +68,13 @@ def extra_settings(n: int = 10) -> dict:
 
 def chapter_settings(cfg, part: str) -> dict:
     """The settings chapter 7 runs for ``part`` ∈ {"selection", "perturbation", "extras"} at the
-    preset's size: the whole sweep at full size, :data:`QUICK_LABELS` at quick size."""
+    preset's size: the settings its ``sizes["sweep_labels"][part]`` names (the quick size: a representative
+    subset), else the whole sweep (the full size, and the extras at every size)."""
     part = check_choice("part", part, PARTS)
     n = cfg.model["n_semantics"]
     sweep = {"selection": selection_sweep, "perturbation": perturbation_sweep, "extras": extra_settings}[part](n)
-    labels = QUICK_LABELS[part]
-    if cfg.is_full or labels is None:
+    labels = cfg.sizes.get("sweep_labels", {}).get(part)
+    if labels is None:
         return sweep
     return {k: sweep[k] for k in labels}
 

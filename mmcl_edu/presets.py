@@ -145,6 +145,13 @@ _JIANG_SCENES_FULL = _SCENES_FULL.replace(encoding_dim=32)
 # 4 image-only classes from m_1[0]); see mmcl_edu.latent_structures.AugmentedPairs.
 _JIANG_MODEL = dict(content_dim=4, style_dim=2, specific_dim=2, p_change=1.0, dependence="independent",
                     mixing="distinct", class_dims=2, bins=4, image_bins=4)
+# Chapter 4's quick evaluation of its eight configurations, capped (the kernel-ridge grid search dominates the
+# evaluation time and grows with the cube of its sample, ``n_cv`` rows of the ``n_fit``; ``n_test`` only costs
+# predictions): see mmcl_edu.experiments.chapter_eval.
+_CH04_QUICK_EVAL_CAP = dict(n_fit=600, n_test=1000, n_cv=300)
+# Chapter 7's quick sweeps: a representative subset of each sweep (labels of the sweeps at n = 5), see
+# mmcl_edu.misalignment_simulations.chapter_settings; the full size runs every setting.
+_CH07_QUICK_LABELS = dict(selection=("I_θ = [2]", "I_θ = [4]"), perturbation=("I_ρ = {1}", "I_ρ = [2]"))
 # Chapter 2 only samples from the model: pairs for the shapes, for the dependence check, for the mixing gap.
 _CH02_SAMPLES = dict(n_samples=20_000, n_dependence=10_000, n_mixing=2000)
 
@@ -155,7 +162,8 @@ _PRESETS = {
                     "latents, p_change = 0.75, independent blocks, distinct mixing functions.",
         model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
                    mixing="distinct"),
-        quick=dict(train=_DAUNHAWER_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,), sizes=_CH02_SAMPLES),
+        quick=dict(train=_DAUNHAWER_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,),
+                   sizes=dict(_CH02_SAMPLES, eval_cap=_CH04_QUICK_EVAL_CAP)),
         full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2), sizes=_CH02_SAMPLES),
     ),
     "daunhawer_ablation": dict(
@@ -166,7 +174,7 @@ _PRESETS = {
         model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
                    mixing="distinct"),
         quick=dict(train=dataclasses.replace(_DAUNHAWER_QUICK, steps=2500), eval=dict(n_fit=2000, n_test=2000),
-                   seeds=(0,)),
+                   seeds=(0,), sizes=dict(eval_cap=_CH04_QUICK_EVAL_CAP)),
         full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
     ),
     "sphere_toy": dict(
@@ -225,7 +233,8 @@ _PRESETS = {
                    p_perturb=0.75),
         quick=dict(model=dict(n_semantics=5, specific_dim=2), train=_CAI_SWEEP_QUICK,
                    eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,),
-                   sizes=dict(extras_seeds=(0, 1, 2))),   # one draw of the joint policy is not enough (chapter 7)
+                   sizes=dict(extras_seeds=(0, 1, 2),   # one draw of the joint policy is not enough (chapter 7)
+                              sweep_labels=_CH07_QUICK_LABELS)),
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000, regressors=("linear", "nonlinear"),
                                              per_dimension=True), seeds=(0, 1, 2), sizes=dict(extras_seeds=(0, 1, 2))),
     ),

@@ -122,6 +122,9 @@ def test_ablation_helpers(cfg):
     assert ev["regressors"] == ("nonlinear",) and ev["n_fit"] <= cfg.eval["n_fit"]
     full = mm.preset("daunhawer", size="full")
     assert chapter_eval(full) == full.eval
+    for name in ("daunhawer", "daunhawer_ablation"):  # the quick caps live in the presets
+        quick = mm.preset(name, "quick")
+        assert chapter_eval(quick) == {**quick.eval, "n_fit": 600, "n_test": 1000, "n_cv": 300}
 
 
 def test_figures(runs):

@@ -230,3 +230,16 @@ def test_check_theorem_records_the_worst_cell_of_each_role(monkeypatch):
     ms.check_theorem("sweep 2", _Run(bad), settings, 3, lo_by_setting={"I_θ = [2]": 0.5})
     with pytest.raises(ValueError, match="lo_by_setting names settings not in the sweep"):
         ms.check_theorem("sweep 3", _Run(bad), settings, 3, lo_by_setting={"I_θ = [9]": 0.5})
+
+
+def test_chapter_settings_read_the_sweep_labels_of_the_preset():
+    from mmcl_edu import misalignment_simulations as ms
+
+    quick, full = mm.preset("cai_sweep", "quick"), mm.preset("cai_sweep", "full")
+    assert list(ms.chapter_settings(quick, "selection")) == ["I_θ = [2]", "I_θ = [4]"]
+    assert list(ms.chapter_settings(quick, "perturbation")) == ["I_ρ = {1}", "I_ρ = [2]"]
+    assert ms.chapter_settings(quick, "extras") == ms.extra_settings(5)
+    assert ms.chapter_settings(full, "selection") == ms.selection_sweep(10)
+    assert ms.chapter_settings(mm.preset("cai_sweep", "smoke"), "selection").keys() == {"I_θ = [2]", "I_θ = [4]"}
+    with pytest.raises(ValueError, match="part"):
+        ms.chapter_settings(quick, "both")
