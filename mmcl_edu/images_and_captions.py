@@ -71,7 +71,7 @@ _COLOURS = {"x1": "C0", "x2": "C1", "image": "C0", "text": "C1", "both": "gray"}
 def plot_factor_scores(table, factors=None, paper: bool = True):
     """Probe score against encoding size, one panel per factor as in the paper's Figure 3: a line per
     modality (the mean over seeds) with the seeds' range shaded, chance dashed, and (``paper=True``)
-    the paper's printed pattern (:data:`PAPER_BANDS`) as light bands in the modality's colour (grey: both).
+    the paper's printed pattern (:data:`~mmcl_edu.images_and_captions.PAPER_BANDS`) as light bands in the modality's colour (grey: both).
     ``table``: :func:`~mmcl_edu.experiments.run_settings` output for :func:`encoding_size_settings`."""
     import matplotlib.pyplot as plt
 

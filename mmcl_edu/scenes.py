@@ -210,10 +210,10 @@ class SceneModel(PairedModel):
         Half the object's width, as a fraction of the image side (chapter 5's quick preset draws
         larger objects than chapter 8's, so that a short run tells the seven shapes apart).
     encoder_stride : 1 or 2, default 1
-        Stride of the first convolution of the image encoder that :meth:`make_encoders` builds
+        Stride of the first convolution of the image encoder that :meth:`~mmcl_edu.scenes.SceneModel.make_encoders` builds
         (2: the CNN starts at half the resolution, about three times cheaper per step).
     text_pooling : "mean" or "flatten", default "mean"
-        How the caption encoder of :meth:`make_encoders` pools over the words
+        How the caption encoder of :meth:`~mmcl_edu.scenes.SceneModel.make_encoders` pools over the words
         (:class:`~mmcl_edu.encoders.TextEncoder`; "flatten" as in the paper's text encoder).
     device : None, str or torch.device
     """
