@@ -52,7 +52,7 @@ def factor_table(table, paper: bool = True):
     return out
 
 
-#: The paper's printed pattern as bands to draw beside ours: factor → ``(modality, first size, low, high)``
+#: The paper's printed pattern as bands to draw beside ours, by factor, each ``(modality, first size, low, high)``
 #: (modality "both", "image" or "text"; the band spans the sizes from ``first size`` on).
 PAPER_BANDS = {
     "shape": (("both", 4, 0.85, 0.95), ("both", 6, 0.95, 1.0)),

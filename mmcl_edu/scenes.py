@@ -96,8 +96,8 @@ CAPTION_NOISE_FACTORS = ("shape", "x_position", "y_position")
 #: The shared factors a caption can mention (and ``omitted`` can leave out), with their slot.
 CAPTION_FACTORS = ("shape", "x_position", "y_position", "hue")
 OBJECT_HALF_SIZE = 0.15  # the default half-size of the object, a fraction of the image side
-#: The object half-sizes a scene accepts: below, a shape covers too few pixels to be told apart; above, a
-#: rotated shape in a corner cell reaches past the border.
+#: The object half-sizes a scene accepts. Below the range a shape covers too few pixels to be told apart, and
+#: above it a rotated shape in a corner cell reaches past the border.
 OBJECT_HALF_SIZE_RANGE = (0.08, 0.2)
 
 
