@@ -130,7 +130,8 @@ class TextEncoder(nn.Module):
     """The caption encoder ``g_2``: word embedding → 1-D convolutions (kernel 3, one per width in
     ``channels``) → a pooling over the words → linear.
 
-    ``pooling="mean"`` averages the words' features: the encoding cannot tell where a word stands.
+    ``pooling="mean"`` averages the words' features: the last layer sees where a word stands only through
+    its neighbours in the convolutions.
     ``pooling="flatten"`` feeds every word position's features to the linear layer, as the paper's
     text encoder does (``length`` positions): the same word weighs differently at another place in the
     sentence, so the phrasing is visible to the encoding unless training teaches it to look past it.

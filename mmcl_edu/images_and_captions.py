@@ -71,7 +71,8 @@ _COLOURS = {"x1": "C0", "x2": "C1", "image": "C0", "text": "C1", "both": "gray"}
 def plot_factor_scores(table, factors=None, paper: bool = True):
     """Probe score against encoding size, one panel per factor as in the paper's Figure 3: a line per
     modality (the mean over seeds) with the seeds' range shaded, chance dashed, and (``paper=True``)
-    the paper's printed pattern (:data:`~mmcl_edu.images_and_captions.PAPER_BANDS`) as light bands in the modality's colour (grey: both).
+    the paper's printed pattern (:data:`~mmcl_edu.images_and_captions.PAPER_BANDS`) as light bands in the
+    modality's colour (grey: both).
     ``table``: :func:`~mmcl_edu.experiments.run_settings` output for :func:`encoding_size_settings`."""
     import matplotlib.pyplot as plt
 
@@ -88,8 +89,8 @@ def plot_factor_scores(table, factors=None, paper: bool = True):
                 ax.fill_between([first, max(sizes)], low, high, color=_COLOURS[modality], alpha=0.15, lw=0)
         for modality, label in (("x1", "image"), ("x2", "text")):
             per_seed = rows[rows.modality == modality].groupby(["size", "seed"])["score"].mean().unstack()
-            ax.fill_between(per_seed.index, per_seed.min(axis=1), per_seed.max(axis=1), color=_COLOURS[modality], alpha=0.3,
-                            lw=0)
+            ax.fill_between(per_seed.index, per_seed.min(axis=1), per_seed.max(axis=1), color=_COLOURS[modality],
+                            alpha=0.3, lw=0)
             ax.plot(per_seed.index, per_seed.mean(axis=1), "o-", color=_COLOURS[modality], ms=3, label=label)
         ax.axhline(FACTORS[name].chance, ls="--", c="gray", lw=1)
         ax.set_title(name, fontsize=9)

@@ -58,10 +58,12 @@ def test_scorecard_rows_read_the_sweep_table():
     out = ic.scorecard_rows(pd.DataFrame(rows), (1, 2, 4, 8), hue_oracle=0.79)
     assert list(out.verdict) == ["agrees"] * 8, out
     assert out.loc[2, "ours"] == pytest.approx(0.75) and out.loc[3, "ours"] == pytest.approx(0.91)
-    assert out.loc[4, "ours"] == pytest.approx(0.04)  # background |−0.04|; spotlight 0.31 at size 1 is not part of the claim
+    # background |−0.04|; the spotlight's 0.31 at size 1 is not part of the claim
+    assert out.loc[4, "ours"] == pytest.approx(0.04)
     assert "0.79" in out.loc[6, "claim"]
-    quick_run = lambda d, m: {**_paper_like(d, m), "hue": 0.0, "template": 0.2 if m == "x1" else 0.7 if d == 2 else 0.25,
-                              **({"x_position": 0.8} if d == 2 else {})}  # noqa: E731
+    def quick_run(d, m):  # no hue, phrasing only at size 2, positions not found at size 2
+        return {**_paper_like(d, m), "hue": 0.0, "template": 0.2 if m == "x1" else 0.7 if d == 2 else 0.25,
+                **({"x_position": 0.8} if d == 2 else {})}
     out = ic.scorecard_rows(pd.DataFrame(_sweep_rows(quick_run)), (1, 2, 4, 8))
     assert list(out.verdict) == ["agrees", "differs", "agrees", "agrees", "agrees", "differs", "differs", "differs"]
     with pytest.raises(ValueError, match="encoding_dims"):

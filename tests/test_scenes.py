@@ -193,7 +193,7 @@ def test_object_size_stride_and_text_pooling():
     g1, g2 = sc.SceneModel(encoder_stride=2, text_pooling="flatten").make_encoders(4, cfg)
     assert g1.features[0].stride == (2, 2) and g2.pooling == "flatten"
     assert g1(b_large.x1).shape == (64, 4) and g2(b_large.x2).shape == (64, 4)
-    # mean pooling cannot see where a word stands; flattening can
+    # flattening sees where a word stands: the same caption shifted by one position encodes differently
     ids = b_large.x2[:1]
     shifted = torch.roll(ids, 1, dims=1)
     torch.manual_seed(0)
