@@ -61,7 +61,7 @@ def main(argv=None):
     out["render_s"] = timed(lambda: model.sample(args.batch, generator=gen), args.repeats, device)
     factors = model.draw_factors(args.batch, gen)
     out["render_images_only_s"] = timed(lambda: model.render(factors), args.repeats, device)
-    dim = cfg.sizes["encoding_dims"][len(cfg.sizes["encoding_dims"]) // 2]
+    dim = cfg.chapter["encoding_dims"][len(cfg.chapter["encoding_dims"]) // 2]
     run = mm.train(model, cfg.train, steps=args.train_steps, encoding_dim=dim, device=device, progress=False)
     step_s = run.train_seconds / args.train_steps  # includes drawing the preset's batch
     out.update(train_batch=cfg.train.batch_size, encoding_dim=dim, train_step_s=step_s,

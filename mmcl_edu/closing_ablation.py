@@ -33,11 +33,9 @@ from .encoders import ImageEncoder, TextEncoder
 from .evaluation import fit_regressor, probe_accuracy, probe_threads, r2_per_dimension
 from .latent_structures import AugmentedBatch, RegularizedObjective, TwoHeads, cpu_threads
 from .losses import alignment, uniformity
-from .parallel import run_jobs
 from .presets import Preset
 from .scenes import COLOURS, FACTORS, SHAPES, SceneModel
 from .structure_metrics import modality_gap, recall_at_k
-from .training import train_seeds
 
 SHARED_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "shared")
 IMAGE_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "image")
@@ -231,42 +229,46 @@ def evaluate_scenes(result, data: AugmentedScenes, n_fit: int = 1000, n_test: in
 TEST_SEED = 10**6
 
 
+@dataclass(frozen=True)
+class SceneScore:
+    """A variant's ``score`` for :func:`~mmcl_edu.experiments.run`: one row per seed with the metrics of
+    :func:`evaluate_scenes` on the test scenes (:data:`TEST_SEED`) and the training seconds."""
+
+    arguments: dict
+
+    def __call__(self, results, data) -> pd.DataFrame:
+        return pd.DataFrame([{"seed": res.seed, **evaluate_scenes(res, data, **self.arguments, seed=TEST_SEED),
+                              "seconds": res.train_seconds} for res in results])
+
+
 def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, data=None, device=None, progress=None,
                  checkpoint_dir=None, resume: bool = False, checkpoint_every: int | None = None,
-                 train_overrides=None) -> pd.DataFrame:
-    """Train every variant (label → :class:`~mmcl_edu.latent_structures.RegularizedObjective` or its keyword arguments; default
-    :func:`methods` of ``preset.sizes["lambdas"]``) for every seed on :class:`AugmentedScenes`
-    with :class:`SceneTwoHeadFactory` encoders, and evaluate each run (:func:`evaluate_scenes`, the
-    preset's ``eval``): one row per (variant, seed) with the metrics and the training seconds.
-    ``checkpoint_dir``: one sub-folder per variant, a checkpoint every ``checkpoint_every`` steps
-    (default: a twentieth of the run); ``resume=True`` continues from there."""
-    from pathlib import Path
+                 train_overrides=None, workers=None):
+    """Train every variant (label → :class:`~mmcl_edu.latent_structures.RegularizedObjective` or its keyword
+    arguments; default :func:`methods` of ``preset.chapter["lambdas"]``) for every seed on :class:`AugmentedScenes`
+    with :class:`SceneTwoHeadFactory` encoders, with :func:`~mmcl_edu.experiments.run`, and score each run
+    (:class:`SceneScore`, the preset's ``eval``). Returns the :class:`~mmcl_edu.experiments.SettingsRun`; its
+    ``table`` has one row per (setting, seed). ``checkpoint_dir``: one sub-folder per variant, a checkpoint
+    every ``checkpoint_every`` steps (default: a twentieth of the run); ``resume=True`` continues from there."""
+    from .experiments import Setting, run
 
-    variants = methods(preset.sizes["lambdas"]) if variants is None else dict(variants)
+    variants = methods(preset.chapter["lambdas"]) if variants is None else dict(variants)
     if not variants:
         raise ValueError("variants must name at least one objective")
     data = build_scenes(preset, device=device) if data is None else data
     if not isinstance(data, AugmentedScenes):
         raise ValueError(f"data must be an AugmentedScenes; got {type(data).__name__}")
-    ev = {k: v for k, v in preset.eval.items() if k in ("n_fit", "n_test", "n_retrieval")}
-    if checkpoint_dir is not None and checkpoint_every is None:
-        checkpoint_every = max(1, (train_overrides or {}).get("steps", preset.train.steps) // 20)
-    objectives = {label: spec if isinstance(spec, RegularizedObjective) else RegularizedObjective(**dict(spec))
-                  for label, spec in variants.items()}
-
-    def run_one(i, label, progress):
-        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
-        results = train_seeds(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                              progress=progress, checkpoint_dir=ckpt,
-                              checkpoint_every=checkpoint_every, resume=resume, encoder_factory=SceneTwoHeadFactory(),
-                              loss_hook=objectives[label], **(train_overrides or {}))
-        return [{"variant": label, "seed": res.seed, **evaluate_scenes(res, data, **ev, seed=TEST_SEED),
-                 "seconds": res.train_seconds} for res in results]
-
+    config = preset.train.replace(**(train_overrides or {}))
+    hooks = dict(encoder_factory=SceneTwoHeadFactory())
+    if checkpoint_dir is not None:
+        hooks["checkpoint_every"] = checkpoint_every or max(1, config.steps // 20)
+    score = SceneScore({k: v for k, v in preset.eval.items() if k in ("n_fit", "n_test", "n_retrieval")})
+    settings = {label: Setting(data, config, score, {**hooks, "loss_hook": spec if isinstance(spec, RegularizedObjective)
+                                                     else RegularizedObjective(**dict(spec))})
+                for label, spec in variants.items()}
     with cpu_threads():
-        done = run_jobs(run_one, list(enumerate(objectives)), device_type=data.device.type, progress=progress,
-                        desc="variants")  # side by side on a CPU
-    return pd.DataFrame([row for rows in done for row in rows])
+        return run(settings, seeds=preset.seeds if seeds is None else seeds, device=device, progress=progress,
+                   checkpoint_dir=checkpoint_dir, resume=resume, workers=workers, desc="variants")
 
 
 # ---------------------------------------------------------------- tables
@@ -281,7 +283,7 @@ PAPER_TABLE = pd.DataFrame(
 
 
 def _mean_std(table, columns, scale=1.0, digits=1):
-    g = table.groupby("variant", sort=False)[list(columns)]
+    g = table.groupby("setting", sort=False)[list(columns)]
     mean, std, n = g.mean() * scale, g.std(ddof=1) * scale, g.size()
     def fmt(v, m):
         return f"{mean.at[v, m]:.{digits}f}" + (f" ± {std.at[v, m]:.{digits}f}" if n[v] > 1 else "")
@@ -315,10 +317,10 @@ def paper_layout(table: pd.DataFrame) -> pd.DataFrame:
 def deltas(table: pd.DataFrame, baseline: str = "CLIP (L_Con)") -> pd.DataFrame:
     """Per-seed differences ``method − baseline`` (same seed), averaged: ``mean`` and ``std`` of each
     metric's paired difference, one row per (method, metric)."""
-    metrics = [c for c in table.columns if c not in ("variant", "seed", "seconds")]
-    base = table[table.variant == baseline].set_index("seed")[metrics]
+    metrics = [c for c in table.columns if c not in ("setting", "seed", "seconds")]
+    base = table[table.setting == baseline].set_index("seed")[metrics]
     rows = []
-    for v, t in table[table.variant != baseline].groupby("variant", sort=False):
+    for v, t in table[table.setting != baseline].groupby("setting", sort=False):
         d = t.set_index("seed")[metrics] - base.loc[t.seed]
         for m in metrics:
             rows.append(dict(method=v, metric=m, mean=float(d[m].mean()),
@@ -350,8 +352,8 @@ def beside_paper(table: pd.DataFrame) -> pd.DataFrame:
 def per_seed_difference(table: pd.DataFrame, method: str, metric: str, baseline: str = "CLIP (L_Con)") -> pd.Series:
     """``metric(method) − metric(baseline)`` for each seed (a Series indexed by seed), from the ablation's
     results table (one row per variant and seed): a difference from the baseline on the same draw."""
-    base = table[table.variant == baseline].set_index("seed")[metric]
-    return table[table.variant == method].set_index("seed")[metric] - base
+    base = table[table.setting == baseline].set_index("seed")[metric]
+    return table[table.setting == method].set_index("seed")[metric] - base
 
 
 def claims(table: pd.DataFrame) -> pd.DataFrame:
@@ -381,7 +383,7 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     rows.append(row(paper, "Theorem 3.1: aligned features lose what only the image shows", "≥ Δ_p lost (no number)",
                     f"max |R²| of the image-only factors from the shared features: {worst:.3f}", "≤ 0.1",
                     worst <= 0.1))
-    m = table.groupby("variant")[["gap", "zs_top1"]].mean()
+    m = table.groupby("setting")[["gap", "zs_top1"]].mean()
     spread_gap, spread_zs = float(m.gap.max() - m.gap.min()), float(m.zs_top1.max() - m.zs_top1.min())
     rows.append(row(paper, "The size of the modality gap does not decide zero-shot accuracy (Fig. 2)",
                     "closing the gap did not help retrieval",

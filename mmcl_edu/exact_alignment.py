@@ -29,7 +29,7 @@ from .latent_structures import AugmentedPairs, build_data, cpu_threads, paired_m
 from .presets import Preset
 from .regularizers import contrastive_loss
 from .structure_metrics import modality_gap
-from .training import default_encoders, default_encoding_dim, train_seeds
+from .training import default_encoders, default_encoding_dim
 
 #: Seed of the evaluation pairs (away from every training stream) and of the gap-tracking pairs.
 TEST_SEED, TRACK_SEED = 10**6, 3 * 10**6
@@ -129,55 +129,79 @@ def evaluate_alignment(result, data: AugmentedPairs, n_fit: int = 2000, n_test: 
                            "image_only_text": (z2, "image_class")})
 
 
-def run_settings(preset: Preset, settings: dict, *, seeds=None, data=None, device=None, progress=None,
-                 checkpoint_dir=None, resume=False, train_overrides=None, track: bool = True):
-    """Train every setting (label → ``dict(align=λ, temperature=τ)``; ``τ`` defaults to the
-    preset's) for every seed, and evaluate it with :func:`evaluate_alignment`.
+@dataclass(frozen=True)
+class AlignmentScore:
+    """A setting's ``score`` for :func:`~mmcl_edu.experiments.run`: one row per seed with ``lambda``,
+    ``temperature``, the metrics of :func:`evaluate_alignment` and the training seconds."""
 
-    Returns ``(table, curves, results)``: one row per (setting, seed) with ``lambda``,
-    ``temperature``, the metrics and the training seconds; with ``track``, the gap and cone widths
-    during training (step 0: the untrained encoders; ``curves``, one row per record); and the
-    :class:`~mmcl_edu.training.TrainResult` lists by label."""
-    from pathlib import Path
+    align: float
+    temperature: float
+    n_fit: int = 2000
+    n_test: int = 2000
+
+    def __call__(self, results, data) -> pd.DataFrame:
+        return pd.DataFrame([{"lambda": self.align, "temperature": self.temperature, "seed": res.seed,
+                              **evaluate_alignment(res, data, self.n_fit, self.n_test), "seconds": res.train_seconds}
+                             for res in results])
+
+
+def run_settings(preset: Preset, settings: dict, *, seeds=None, data=None, device=None, progress=None,
+                 checkpoint_dir=None, resume=False, train_overrides=None, track: bool = True, workers=None):
+    """Train every setting (label → ``dict(align=λ, temperature=τ)``; ``τ`` defaults to the
+    preset's) for every seed with :func:`~mmcl_edu.experiments.run`, and score it with :class:`AlignmentScore`.
+
+    Returns the :class:`~mmcl_edu.experiments.SettingsRun`: its ``table`` has one row per (setting, seed)
+    with ``lambda``, ``temperature``, the metrics and the training seconds. With ``track``, every run
+    records the gap and cone widths twelve times during training on fixed pairs (:class:`GapTracker`),
+    which :func:`gap_curves` reads."""
+    from .experiments import Setting, run
 
     if not settings:
         raise ValueError("settings must name at least one (λ, τ) setting")
     data = build_data(preset, device=device) if data is None else data
-    seeds = list(preset.seeds if seeds is None else seeds)
     ev = preset.eval
-    rows, curves, results = [], [], {}
     tracker = None
-    if track:
+    if track:  # gap_curves reads the same n_track
         tb = data.sample(ev.get("n_track", 1000), seed=TRACK_SEED)
         tracker = GapTracker(tb.x1, tb.x2)
+    jobs = {}
+    for label, spec in settings.items():
+        spec = dict(spec)
+        unknown = set(spec) - {"align", "temperature"}
+        if unknown:
+            raise ValueError(f"settings[{label!r}] may hold 'align' and 'temperature' only; got {sorted(unknown)}")
+        hook = AlignedObjective(spec.get("align", 0.0))
+        overrides = dict(train_overrides or {})
+        if "temperature" in spec:
+            overrides["temperature"] = check_float("temperature", spec["temperature"], 0.0, None, low_open=True)
+        config = preset.train.replace(**overrides)
+        hooks = dict(loss_hook=hook)
+        if track:
+            hooks.update(callback=tracker, callback_every=max(1, config.steps // 12))
+        jobs[label] = Setting(data, config, AlignmentScore(hook.align, config.temperature, ev.get("n_fit", 2000),
+                                                           ev.get("n_test", 2000)), hooks)
     with cpu_threads():
-        for i, (label, spec) in enumerate(settings.items()):
-            spec = dict(spec)
-            unknown = set(spec) - {"align", "temperature"}
-            if unknown:
-                raise ValueError(f"settings[{label!r}] may hold 'align' and 'temperature' only; got {sorted(unknown)}")
-            hook = AlignedObjective(spec.get("align", 0.0))
-            overrides = dict(train_overrides or {})
-            if "temperature" in spec:
-                overrides["temperature"] = check_float("temperature", spec["temperature"], 0.0, None, low_open=True)
-            config = preset.train.replace(**overrides)
-            every = max(1, config.steps // 12)
-            ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"setting{i}"
-            runs = train_seeds(data, config, seeds=seeds, device=device, progress=progress, checkpoint_dir=ckpt,
-                               resume=resume, loss_hook=hook, callback=tracker, callback_every=every if track else None)
-            results[label] = runs
-            for res in runs:
-                metrics = evaluate_alignment(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000))
-                rows.append({"setting": label, "lambda": hook.align, "temperature": config.temperature,
-                             "seed": res.seed, **metrics, "seconds": res.train_seconds})
-                if track:
-                    init = cone_at_init(data, config, seeds=[res.seed], n=len(tracker.x1)).iloc[0]
-                    curves.append({"setting": label, "seed": res.seed, "step": 0, "gap": init["gap"],
-                                   "cone_image": init["cone_image"], "cone_text": init["cone_text"]})
-                    curves += [{"setting": label, "seed": res.seed, "step": r["step"], "gap": r["gap"],
-                                "cone_image": r["cone_image"], "cone_text": r["cone_text"]}
-                               for r in res.history["callback"]]
-    return pd.DataFrame(rows), pd.DataFrame(curves), results
+        return run(jobs, seeds=preset.seeds if seeds is None else seeds, device=device, progress=progress,
+                   checkpoint_dir=checkpoint_dir, resume=resume, workers=workers)
+
+
+def gap_curves(sweep, preset: Preset, data: AugmentedPairs) -> pd.DataFrame:
+    """The gap and cone widths during training of a tracked :func:`run_settings` sweep of ``preset`` on
+    ``data``: one row per (setting, seed, record); step 0 are the untrained encoders
+    (:func:`cone_at_init` on the tracker's pairs)."""
+    n_track = preset.eval.get("n_track", 1000)
+    rows = []
+    for label, exp in sweep.experiments.items():
+        for res in exp.results:
+            records = res.history.get("callback", [])
+            if not records:
+                raise ValueError(f"the run of {label!r} has no records: run_settings(..., track=True)")
+            init = cone_at_init(data, res.config, seeds=[res.seed], n=n_track).iloc[0]
+            rows.append({"setting": label, "seed": res.seed, "step": 0, "gap": init["gap"],
+                         "cone_image": init["cone_image"], "cone_text": init["cone_text"]})
+            rows += [{"setting": label, "seed": res.seed, "step": r["step"], "gap": r["gap"],
+                      "cone_image": r["cone_image"], "cone_text": r["cone_text"]} for r in records]
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- closing the gap by a shift

@@ -1,9 +1,30 @@
-"""Train-and-evaluate runners for the chapters' experiments (chapters 4, 7, 9)."""
+"""The course's one experiment runner, its result type, and chapter 4's settings and tables.
+
+Every chapter that trains more than one configuration goes through :func:`run`:
+
+* a **setting** (:class:`Setting`) is one configuration: its generative model, its training config, the
+  trainer's optional hooks (another objective, other encoders, a callback) and how its trained runs are
+  scored (a callable ``(results, model) -> DataFrame``, e.g. :class:`Probes`);
+* :func:`run` trains every setting for every seed (:func:`~mmcl_edu.training.train_seeds`), side by side
+  in one-thread worker processes on a CPU (:mod:`mmcl_edu.parallel`), longest first, with one progress
+  bar, a checkpoint folder per setting and ``resume``;
+* it returns one :class:`SettingsRun`: the tidy table of every setting's scores with a ``setting``
+  column first, and the trained runs by label (:class:`Experiment`).
+
+The chapters' runners build their settings and call :func:`run`: :func:`run_settings` (chapters 4, 5,
+7, 9), :func:`mmcl_edu.misaligned_captions.run_policies` (8), :func:`mmcl_edu.exact_alignment.run_settings`
+(10), :func:`mmcl_edu.latent_structures.run_variants` (11) and :func:`mmcl_edu.closing_ablation.run_ablation`
+(12). The seeds an experiment uses are shifted by ``$MMCL_EDU_SEED_OFFSET`` (:func:`mmcl_edu.env.seed`).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from ._validation import check_choice, check_int
@@ -11,12 +32,12 @@ from .evaluation import evaluate, probe_threads
 from .latents import ContentStyleModel
 from .misalignment import MisalignmentModel
 from .presets import Preset
-from .training import TrainResult, train_seeds
+from .training import TrainConfig, TrainResult, train_seeds
 
 
 @dataclass
 class Experiment:
-    """One trained configuration: the model, the runs (one per seed) and their R² table."""
+    """One trained configuration: the model, the runs (one per seed) and their score table."""
 
     model: object
     results: list[TrainResult]
@@ -25,6 +46,141 @@ class Experiment:
     @property
     def train_seconds(self) -> float:
         return sum(r.train_seconds for r in self.results)
+
+
+@dataclass
+class SettingsRun:
+    """What :func:`run` returns: ``experiments`` by label (:class:`Experiment`), and one tidy ``table``
+    of every setting's scores with a ``setting`` column first (for :func:`run_settings`, the columns of
+    :func:`~mmcl_edu.evaluation.evaluate` after it)."""
+
+    experiments: dict
+    table: pd.DataFrame
+    models: dict = field(default_factory=dict, repr=False)  # generative models by their arguments (``reuse``)
+    wall_seconds: float = 0.0  # on the clock, training and evaluation (side by side on a CPU)
+
+    @property
+    def train_seconds(self) -> float:
+        """Training time summed over the settings (more than ``wall_seconds`` when they ran side by side)."""
+        return sum(e.train_seconds for e in self.experiments.values())
+
+    @property
+    def results(self) -> dict:
+        """The trained runs by label: ``{label: [TrainResult, one per seed]}``."""
+        return {label: e.results for label, e in self.experiments.items()}
+
+    def subset(self, labels) -> "SettingsRun":
+        """The settings ``labels`` (an iterable of labels, e.g. a settings dict) as a run of their own."""
+        labels = list(labels)
+        missing = [label for label in labels if label not in self.experiments]
+        if missing:
+            raise ValueError(f"labels must be settings of this run ({list(self.experiments)}); got {missing}")
+        return SettingsRun({label: self.experiments[label] for label in labels},
+                           self.table[self.table["setting"].isin(labels)].reset_index(drop=True), self.models,
+                           self.wall_seconds)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration for :func:`run`.
+
+    ``model`` draws the training pairs; ``config`` is the training config; ``score(results, model)``
+    turns the trained runs (one per seed) into a table (rows per seed, without the ``setting``
+    column, which :func:`run` adds); ``hooks`` are further arguments of :func:`~mmcl_edu.training.train`
+    (``encoder_factory``, ``loss_hook``, ``callback``, ``callback_every``, ``checkpoint_every``)."""
+
+    model: object
+    config: TrainConfig
+    score: Callable
+    hooks: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig; got {type(self.config).__name__}")
+        if not callable(self.score):
+            raise ValueError("score must be callable(results, model) -> DataFrame")
+        unknown = set(self.hooks) - set(HOOKS)
+        if unknown:
+            raise ValueError(f"hooks must be among {HOOKS}; got {sorted(unknown)}")
+
+
+#: The arguments of :func:`~mmcl_edu.training.train` a :class:`Setting` may add.
+HOOKS = ("encoder_factory", "loss_hook", "callback", "callback_every", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class Probes:
+    """A :class:`Setting`'s ``score``: :func:`~mmcl_edu.evaluation.evaluate` with these arguments."""
+
+    arguments: dict = field(default_factory=dict)
+
+    def __call__(self, results, model) -> pd.DataFrame:
+        with probe_threads():
+            return evaluate(results, model, **self.arguments)
+
+
+def checkpoint_folders(checkpoint_dir, labels) -> dict:
+    """One sub-folder of ``checkpoint_dir`` per label (the label with other characters than letters,
+    digits and ``_.=-`` replaced; a clash gets the label's index appended), or ``None`` per label."""
+    if checkpoint_dir is None:
+        return {label: None for label in labels}
+    out, used = {}, set()
+    for i, label in enumerate(labels):
+        name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", str(label)).strip("_") or "setting"
+        if name in used:
+            name = f"{name}_{i}"
+        used.add(name)
+        out[label] = Path(checkpoint_dir) / name
+    return out
+
+
+def run(settings: dict, *, seeds, device=None, progress=None, checkpoint_dir=None, resume: bool = False,
+        workers: int | None = None, desc: str = "settings") -> SettingsRun:
+    """Train every :class:`Setting` of ``settings`` (label → setting) for every seed and score it.
+
+    On a CPU, the settings train side by side in ``workers`` processes of one thread each (default:
+    one per available core, or ``$MMCL_EDU_WORKERS``; see :mod:`mmcl_edu.parallel`), longest first,
+    with one progress bar over the settings; ``workers=1``, a GPU, or a system without ``fork`` train
+    them in turn in this process, each with its own bar. With ``checkpoint_dir``, each setting
+    checkpoints into its own sub-folder (:func:`checkpoint_folders`) and ``resume=True`` continues
+    interrupted runs (for the hours-long full sizes). Same seeds, same device → same numbers, in
+    turn or side by side."""
+    from .parallel import run_jobs
+
+    if not isinstance(settings, dict) or not settings:
+        raise ValueError("settings must be a non-empty dict label -> Setting")
+    bad = [label for label, s in settings.items() if not isinstance(s, Setting)]
+    if bad:
+        raise ValueError(f"settings must map labels to Setting; these do not: {bad}")
+    seeds = [check_int("seeds (each)", s, 0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must contain at least one seed")
+    labels = list(settings)
+    folders = checkpoint_folders(checkpoint_dir, labels)
+
+    def run_one(label, progress):
+        s = settings[label]
+        results = train_seeds(s.model, s.config, seeds=seeds, device=device, progress=progress,
+                              checkpoint_dir=folders[label], resume=resume, **s.hooks)
+        table = pd.DataFrame(s.score(results, s.model)).reset_index(drop=True)
+        table.insert(0, "setting", label)
+        return Experiment(None, results, table)  # the model is not sent back from a worker: the caller has it
+
+    start = time.perf_counter()
+    order = sorted(range(len(labels)), key=lambda i: -settings[labels[i]].config.steps)  # no idle worker at the end
+    done = run_jobs(run_one, [(label,) for label in labels], device_type=_device_type(settings[labels[0]].model),
+                    workers=workers, progress=progress, order=order, desc=desc)
+    experiments = {}
+    for label, exp in zip(labels, done):
+        exp.model = settings[label].model
+        experiments[label] = exp
+    table = pd.concat([e.table for e in experiments.values()], ignore_index=True)
+    return SettingsRun(experiments, table, wall_seconds=time.perf_counter() - start)
+
+
+def _device_type(model) -> str:
+    device = getattr(model, "device", None)
+    return "cpu" if device is None else str(getattr(device, "type", device))
 
 
 def build_model(preset: Preset, model_seed: int = 0, device=None, **model_overrides):
@@ -73,11 +229,6 @@ def run_experiment(preset: Preset, *, seeds=None, device=None, model_seed: int =
 
 
 # ---- Part I: chapter 4 (Daunhawer et al. 2023, numerical simulations) ----
-import re  # noqa: E402
-import time  # noqa: E402
-from dataclasses import field  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 #: The five settings (rows) of the paper's Table 1, as ContentStyleModel overrides of the preset.
 DAUNHAWER_SETTINGS = {
@@ -108,60 +259,27 @@ TABLE1_COLUMNS = {"multi-view": "multi-view (f₁ = f₂)", "multimodal": "multi
 TABLE1_TOLERANCE = 0.1
 
 
-@dataclass
-class SettingsRun:
-    """Several trained configurations: ``experiments`` by label, and one tidy R² table with a
-    ``setting`` column (the columns of :func:`~mmcl_edu.evaluation.evaluate` after it)."""
-
-    experiments: dict
-    table: pd.DataFrame
-    models: dict = field(default_factory=dict, repr=False)  # generative models by their arguments
-    wall_seconds: float = 0.0  # on the clock, training and evaluation (side by side on a CPU)
-
-    @property
-    def train_seconds(self) -> float:
-        """Training time summed over the settings (more than ``wall_seconds`` when they ran side by side)."""
-        return sum(e.train_seconds for e in self.experiments.values())
-
-    def subset(self, labels) -> "SettingsRun":
-        """The settings ``labels`` (an iterable of labels, e.g. a settings dict) as a run of their own."""
-        labels = list(labels)
-        missing = [label for label in labels if label not in self.experiments]
-        if missing:
-            raise ValueError(f"labels must be settings of this run ({list(self.experiments)}); got {missing}")
-        return SettingsRun({label: self.experiments[label] for label in labels},
-                           self.table[self.table["setting"].isin(labels)].reset_index(drop=True), self.models,
-                           self.wall_seconds)
-
-
 def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_overrides=None, seeds=None,
                  device=None, progress=None, checkpoint_dir=None, resume=False, reuse=None, workers=None,
                  **model_overrides) -> SettingsRun:
-    """Train and evaluate one configuration per setting (default: :data:`DAUNHAWER_SETTINGS`).
+    """Train and evaluate one configuration per setting (default: :data:`DAUNHAWER_SETTINGS`) with :func:`run`.
 
     ``settings`` maps a label to model overrides; a value may also hold ``"train"`` and
     ``"eval"`` dicts (overrides of the training config and of the evaluation for that setting
-    only). ``model_overrides`` apply to every setting. With ``checkpoint_dir``, each setting
-    checkpoints into its own sub-folder, and ``resume=True`` continues interrupted runs (for
-    the hours-long full size). ``reuse``, an earlier :class:`SettingsRun` of the same preset,
-    lends its generative models to settings with the same model arguments (drawing the mixing
-    functions takes seconds).
-
-    On a CPU, the settings train side by side in ``workers`` processes of one thread each
-    (default: one per available core, or ``$MMCL_EDU_WORKERS``; see :mod:`mmcl_edu.parallel`),
-    longest first, with one progress bar over the settings; ``workers=1``, a GPU, or a system
-    without ``fork`` train them in turn in this process.
+    only). ``model_overrides`` apply to every setting. Each setting is scored by
+    :func:`~mmcl_edu.evaluation.evaluate` with the preset's ``eval`` arguments. ``reuse``, an earlier
+    :class:`SettingsRun` of the same preset, lends its generative models to settings with the same model
+    arguments (drawing the mixing functions takes seconds). Checkpoints, resuming, the side-by-side
+    workers and the progress bar are those of :func:`run`.
 
     >>> runs = run_settings(preset("daunhawer"))
     >>> runs.table.groupby(["setting", "target"]).r2.mean()
     """
-    from .parallel import run_jobs
-
     settings = DAUNHAWER_SETTINGS if settings is None else settings
     if not settings:
         raise ValueError("settings must name at least one configuration")
     models = dict(reuse.models) if reuse is not None else {}
-    jobs, costs = [], []
+    jobs = {}
     for label, spec in settings.items():
         spec = dict(spec)
         train_o = {**(train_overrides or {}), **spec.pop("train", {})}
@@ -170,28 +288,12 @@ def run_settings(preset: Preset, settings=None, *, eval_overrides=None, train_ov
         key = repr(sorted({**preset.model, **overrides}.items()))
         if key not in models:  # settings that differ only in training share one generative model
             models[key] = build_model(preset, device=device, **overrides)
-        ckpt = None
-        if checkpoint_dir is not None:
-            ckpt = Path(checkpoint_dir) / re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_")
-        jobs.append((label, models[key], train_o, eval_o, ckpt))
-        costs.append(train_o.get("steps", preset.train.steps if preset.train is not None else 0))
-
-    def run_one(label, model, train_o, eval_o, ckpt, progress):
-        exp = run_experiment(preset, seeds=seeds, device=device, train_overrides=train_o, eval_overrides=eval_o,
-                             progress=progress, checkpoint_dir=ckpt, resume=resume, label=label, model=model)
-        exp.model = None  # not sent back from a worker: the caller has it
-        return exp
-
-    start = time.perf_counter()
-    order = sorted(range(len(jobs)), key=lambda i: -costs[i])  # longest first: no worker idles at the end
-    done = run_jobs(run_one, jobs, device_type=jobs[0][1].device.type, workers=workers, progress=progress,
-                    order=order, desc="settings")
-    experiments = {}
-    for (label, model, *_), exp in zip(jobs, done):
-        exp.model = model
-        experiments[label] = exp
-    table = pd.concat([e.table for e in experiments.values()], ignore_index=True)
-    return SettingsRun(experiments, table, models, time.perf_counter() - start)
+        jobs[label] = Setting(models[key], preset.train.replace(**train_o),
+                              Probes({**preset.eval, **eval_o}))
+    out = run(jobs, seeds=preset.seeds if seeds is None else seeds, device=device, progress=progress,
+              checkpoint_dir=checkpoint_dir, resume=resume, workers=workers)
+    out.models = models
+    return out
 
 
 def ablation_settings(preset: Preset, encoding_dims=(3, 7), shared: bool = True) -> dict:
@@ -209,11 +311,11 @@ def ablation_settings(preset: Preset, encoding_dims=(3, 7), shared: bool = True)
 
 
 def chapter_eval(preset: Preset, ablation: bool = False) -> dict:
-    """Evaluation arguments for chapter 4: the preset's own, capped by its ``sizes["eval_cap"]`` where it has
+    """Evaluation arguments for chapter 4: the preset's own, capped by its ``chapter["eval_cap"]`` where it has
     one (the quick size, so that eight configurations are evaluated in seconds). With ``ablation=True``, only
     what the ablations need: the nonlinear probe of content and style."""
     ev = dict(preset.eval)
-    ev.update({k: min(ev.get(k, cap), cap) for k, cap in preset.sizes.get("eval_cap", {}).items()})
+    ev.update({k: min(ev.get(k, cap), cap) for k, cap in preset.chapter.get("eval_cap", {}).items()})
     if ablation:
         ev.update(regressors=("nonlinear",), targets=("c", "s"))
     return ev

@@ -27,12 +27,11 @@ from .encoders import ACTIVATIONS, MLPEncoder
 from .evaluation import probe_accuracy, probe_threads
 from .latents import ContentStyleModel, PairedBatch
 from .losses import alignment, uniformity
-from .parallel import run_jobs
 from .presets import Preset
 from .regularizers import (brownian_bridge_loss, contrastive_loss, cyclip_consistency, geometric_consistency_loss,
                            separation_loss)
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
-from .training import train_seeds, whitening_sample
+from .training import whitening_sample
 
 REGULARIZERS = ("sep", "br", "gc")
 
@@ -258,15 +257,39 @@ def _objective(spec) -> RegularizedObjective:
 TEST_SEED, VALIDATION_SEED = 10**6, 2 * 10**6
 
 
+@dataclass(frozen=True)
+class StructureScore:
+    """A variant's ``score`` for :func:`~mmcl_edu.experiments.run`: one row per seed with the metrics
+    of :func:`evaluate_structure` on fresh pairs drawn with ``seed``, and the training seconds."""
+
+    n_fit: int = 2000
+    n_test: int = 2000
+    seed: int = TEST_SEED
+
+    def __call__(self, results, data) -> pd.DataFrame:
+        return pd.DataFrame([{"seed": res.seed, **evaluate_structure(res, data, self.n_fit, self.n_test, seed=self.seed),
+                              "seconds": res.train_seconds} for res in results])
+
+
 def run_variants(preset: Preset, variants: dict, *, seeds=None, data=None, device=None, progress=None,
-                 checkpoint_dir=None, resume=False, train_overrides=None, eval_seed: int = TEST_SEED) -> pd.DataFrame:
+                 checkpoint_dir=None, resume=False, train_overrides=None, eval_seed: int = TEST_SEED, workers=None):
     """Train every variant (label → :class:`RegularizedObjective` or its keyword arguments) for
-    every seed and evaluate it on fresh pairs drawn with ``eval_seed``: one row per (variant,
-    seed) with the metrics of :func:`evaluate_structure` and the training seconds. With
-    ``checkpoint_dir`` each variant checkpoints into its own sub-folder (``resume=True`` continues)."""
+    every seed with :func:`~mmcl_edu.experiments.run` and :class:`TwoHeadFactory` encoders, and
+    score it on fresh pairs drawn with ``eval_seed`` (:class:`StructureScore`). Returns the
+    :class:`~mmcl_edu.experiments.SettingsRun`; its ``table`` has one row per (setting, seed)."""
+    from .experiments import Setting, run
+
+    if not variants:
+        raise ValueError("variants must name at least one objective")
+    data = build_data(preset, device=device) if data is None else data
+    ev = preset.eval
+    config = preset.train.replace(**(train_overrides or {}))
+    score = StructureScore(ev.get("n_fit", 2000), ev.get("n_test", 2000), eval_seed)
+    settings = {label: Setting(data, config, score, dict(encoder_factory=TwoHeadFactory(), loss_hook=_objective(spec)))
+                for label, spec in variants.items()}
     with cpu_threads():
-        return _run_variants(preset, variants, seeds, data, device, progress, checkpoint_dir, resume,
-                             train_overrides, eval_seed)
+        return run(settings, seeds=preset.seeds if seeds is None else seeds, device=device, progress=progress,
+                   checkpoint_dir=checkpoint_dir, resume=resume, workers=workers, desc="variants")
 
 
 def cpu_threads():
@@ -286,33 +309,6 @@ def cpu_threads():
     return limit()
 
 
-def _run_variants(preset, variants, seeds, data, device, progress, checkpoint_dir, resume, train_overrides,
-                  eval_seed):
-    from pathlib import Path
-
-    if not variants:
-        raise ValueError("variants must name at least one objective")
-    data = build_data(preset, device=device) if data is None else data
-    ev = preset.eval
-    factory = TwoHeadFactory()
-    objectives = {label: _objective(spec) for label, spec in variants.items()}
-
-    def run_one(i, label, progress):
-        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"variant{i}"
-        results = train_seeds(data, preset.train, seeds=preset.seeds if seeds is None else seeds, device=device,
-                              progress=progress, checkpoint_dir=ckpt, resume=resume,
-                              encoder_factory=factory, loss_hook=objectives[label], **(train_overrides or {}))
-        rows = []
-        for res in results:
-            metrics = evaluate_structure(res, data, ev.get("n_fit", 2000), ev.get("n_test", 2000), seed=eval_seed)
-            rows.append({"variant": label, "seed": res.seed, **metrics, "seconds": res.train_seconds})
-        return rows
-
-    done = run_jobs(run_one, list(enumerate(objectives)), device_type=data.device.type, progress=progress,
-                    desc="variants")  # side by side on a CPU
-    return pd.DataFrame([row for rows in done for row in rows])
-
-
 def lambda_sweep(preset: Preset, regularizer: str, grid, *, data=None, seeds=(0,), device=None,
                  progress=None, train_overrides=None, **objective) -> pd.DataFrame:
     """:func:`run_variants` of ``L_Con + λ · regularizer`` for every ``λ`` of ``grid`` (column
@@ -323,7 +319,7 @@ def lambda_sweep(preset: Preset, regularizer: str, grid, *, data=None, seeds=(0,
         raise ValueError("grid must hold at least one λ")
     variants = {f"{regularizer} λ={lam:g}": {**objective, regularizer: lam} for lam in grid}
     table = run_variants(preset, variants, seeds=seeds, data=data, device=device, progress=progress,
-                         train_overrides=train_overrides, eval_seed=VALIDATION_SEED)
+                         train_overrides=train_overrides, eval_seed=VALIDATION_SEED).table
     table.insert(1, "lambda", np.repeat(grid, len(seeds)))
     return table
 
@@ -337,8 +333,8 @@ def choose_lambda(sweep: pd.DataFrame, metric: str = "zero_shot") -> float:
 def summary(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
     """Mean ± std over seeds, one row per variant (in first-seen order): ``"0.812 ± 0.010"``
     strings (std over the seeds with ``ddof=1``; a lone seed shows its value only)."""
-    metrics = [c for c in table.columns if c not in ("variant", "seed", "lambda", "seconds")] if metrics is None else metrics
-    g = table.groupby("variant", sort=False)[list(metrics)]
+    metrics = [c for c in table.columns if c not in ("setting", "seed", "lambda", "seconds")] if metrics is None else metrics
+    g = table.groupby("setting", sort=False)[list(metrics)]
     mean, std, n = g.mean(), g.std(ddof=1), g.size()
     return pd.DataFrame({m: [f"{mean.at[v, m]:.3f}" + (f" ± {std.at[v, m]:.3f}" if n[v] > 1 else "")
                              for v in mean.index] for m in metrics}, index=mean.index)
@@ -352,7 +348,7 @@ def plot_variants(table: pd.DataFrame, metrics=("class_probe", "image_only_probe
     import matplotlib.pyplot as plt
 
     ax = plt.subplots(figsize=(9, 3.6))[1] if ax is None else ax
-    g = table.groupby("variant", sort=False)[list(metrics)]
+    g = table.groupby("setting", sort=False)[list(metrics)]
     mean, std = g.mean(), g.std(ddof=1).fillna(0.0)
     width = 0.8 / len(mean)
     for i, variant in enumerate(mean.index):
@@ -389,7 +385,7 @@ def claims(results: pd.DataFrame, baseline: str = "L_Con (CLIP)") -> pd.DataFram
     is within what two seeds of the quick run can resolve."""
     from .scorecard import row, rows_table
 
-    m = results.groupby("variant").mean(numeric_only=True)
+    m = results.groupby("setting").mean(numeric_only=True)
     if baseline not in m.index:
         raise ValueError(f"results have no {baseline!r} variant; variants: {list(m.index)}")
     base = m.loc[baseline]

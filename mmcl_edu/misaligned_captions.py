@@ -159,60 +159,56 @@ def transform(z: torch.Tensor, view: str) -> torch.Tensor:
     return torch.nn.functional.normalize(z, dim=1)
 
 
-@dataclass
-class PolicyRuns:
-    """One trained encoder pair per policy: ``models``, ``results`` (lists over seeds) and the tidy
-    probe ``table`` (columns ``setting, view`` and :data:`~mmcl_edu.evaluation.FACTOR_COLUMNS`)."""
+@dataclass(frozen=True)
+class PolicyProbes:
+    """A policy's ``score`` for :func:`~mmcl_edu.experiments.run`: :func:`~mmcl_edu.evaluation.evaluate`
+    of ``targets`` from each of ``views`` (a ``view`` column) with the preset's evaluation arguments."""
 
-    policies: dict
-    models: dict
-    results: dict
-    table: pd.DataFrame
+    views: tuple
+    targets: tuple
+    arguments: dict
 
-    @property
-    def train_seconds(self) -> float:
-        return sum(r.train_seconds for rs in self.results.values() for r in rs)
+    def __call__(self, results, model) -> pd.DataFrame:
+        from .evaluation import evaluate, probe_threads
+        with probe_threads():
+            tabs = [evaluate([EmbeddingView(r, v) for r in results], model, targets=list(self.targets),
+                             **self.arguments).assign(view=v) for v in self.views]
+        table = pd.concat(tabs, ignore_index=True)
+        return table[["view"] + [c for c in table.columns if c != "view"]]
 
 
 def run_policies(cfg, policies: dict, *, views=("l2",), targets=None, checkpoint_dir=None, resume: bool = False,
-                 train_overrides=None, progress=None, workers=None, **model_overrides) -> PolicyRuns:
+                 train_overrides=None, progress=None, workers=None, **model_overrides):
     """Train ``(g_1, g_2)`` on the captions of each policy (``{label: CaptionPolicy or dict}``) and
     probe ``targets`` (default :data:`COLUMNS`) from each of ``views`` with the preset's evaluation.
 
     ``cfg`` is the chapter's preset (``"cai_captions"``): model arguments, training config, seeds,
-    probe sizes. With ``checkpoint_dir``, each policy checkpoints into its own sub-folder and
-    ``resume=True`` continues interrupted runs. ``model_overrides`` (e.g. ``hue_depends_on_x=True``)
-    apply to every policy. On a CPU the policies train side by side in ``workers`` one-thread
-    processes (:mod:`mmcl_edu.parallel`; default one per core, ``workers=1``: in turn)."""
-    from .evaluation import evaluate, probe_threads
-    from .experiments import checkpoint_subdir
-    from .parallel import run_jobs
-    from .training import train_seeds
+    probe sizes. ``model_overrides`` (e.g. ``hue_depends_on_x=True``) apply to every policy. Returns the
+    :class:`~mmcl_edu.experiments.SettingsRun` of :func:`~mmcl_edu.experiments.run` (checkpoints,
+    ``resume``, side-by-side workers): its ``table`` has the columns ``setting, view`` and
+    :data:`~mmcl_edu.evaluation.FACTOR_COLUMNS`; each setting's model carries its policy
+    (:func:`policy_of`)."""
+    from .experiments import Setting, run
 
     if not isinstance(policies, dict) or not policies:
         raise ValueError("policies must be a non-empty dict label -> CaptionPolicy")
     views = (views,) if isinstance(views, str) else tuple(views)
     for v in views:
         check_choice("views (each)", v, VIEWS)
-    targets = list(COLUMNS if targets is None else targets)
-    models = {label: scene_model(cfg, as_policy(pol), **model_overrides) for label, pol in policies.items()}
+    score = PolicyProbes(views, tuple(COLUMNS if targets is None else targets), dict(cfg.eval))
+    config = cfg.train.replace(**(train_overrides or {}))
+    settings = {label: Setting(scene_model(cfg, as_policy(pol), **model_overrides), config, score)
+                for label, pol in policies.items()}
+    return run(settings, seeds=cfg.seeds, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume,
+               workers=workers, desc="policies")
 
-    def run_one(label, progress):
-        ckpt = checkpoint_subdir(checkpoint_dir, "".join(ch if ch.isalnum() else "_" for ch in label))
-        res = train_seeds(models[label], cfg.train, seeds=cfg.seeds, checkpoint_dir=ckpt, resume=resume,
-                          progress=progress, **(train_overrides or {}))
-        with probe_threads():
-            tabs = [evaluate([EmbeddingView(r, v) for r in res], models[label], targets=targets, **cfg.eval)
-                    .assign(setting=label, view=v) for v in views]
-        return res, tabs
 
-    done = run_jobs(run_one, [(label,) for label in models], device_type=next(iter(models.values())).device.type,
-                    workers=workers, progress=progress, desc="policies")
-    results = {label: res for label, (res, _) in zip(models, done)}
-    tables = [t for _, tabs in done for t in tabs]
-    table = pd.concat(tables, ignore_index=True)
-    table = table[["setting", "view"] + [c for c in table.columns if c not in ("setting", "view")]]
-    return PolicyRuns(dict(policies), models, results, table)
+def policy_of(model: SceneModel) -> CaptionPolicy:
+    """The caption policy a :class:`~mmcl_edu.scenes.SceneModel` was built with (:func:`scene_model`)."""
+    rates = set(model.caption_noise.values())
+    if len(rates) > 1:
+        raise ValueError(f"model's caption_noise {model.caption_noise} has several rates; a CaptionPolicy has one p")
+    return CaptionPolicy(omitted=model.omitted, perturbed=tuple(model.caption_noise), p=rates.pop() if rates else 0.9)
 
 
 def heatmap_table(table: pd.DataFrame, modality: str = "x1", view: str = "l2", raw: bool = False) -> pd.DataFrame:
@@ -287,7 +283,7 @@ def roles(policy) -> dict:
     return out
 
 
-def paper_comparison(runs: PolicyRuns, view: str = "l2") -> pd.DataFrame:
+def paper_comparison(runs, view: str = "l2") -> pd.DataFrame:
     """Scorecard rows: for each kind of factor, the paper's range beside the range of our
     chance-corrected cells (both encoders, every policy), with the tolerance we claim."""
     from .scorecard import row, rows_table
@@ -295,8 +291,8 @@ def paper_comparison(runs: PolicyRuns, view: str = "l2") -> pd.DataFrame:
     cells = {}
     for m in MODALITIES:
         tab = heatmap_table(runs.table, m, view)
-        for label, pol in runs.policies.items():
-            for c, role in roles(pol).items():
+        for label, exp in runs.experiments.items():
+            for c, role in roles(policy_of(exp.model)).items():
                 if c in tab.columns:
                     cells.setdefault(role, []).append(float(tab.loc[label, c]))
     rows = []

@@ -68,12 +68,12 @@ def extra_settings(n: int = 10) -> dict:
 
 def chapter_settings(cfg, part: str) -> dict:
     """The settings chapter 7 runs for ``part`` ∈ {"selection", "perturbation", "extras"} at the
-    preset's size: the settings its ``sizes["sweep_labels"][part]`` names (the quick size: a representative
+    preset's size: the settings its ``chapter["sweep_labels"][part]`` names (the quick size: a representative
     subset), else the whole sweep (the full size, and the extras at every size)."""
     part = check_choice("part", part, PARTS)
     n = cfg.model["n_semantics"]
     sweep = {"selection": selection_sweep, "perturbation": perturbation_sweep, "extras": extra_settings}[part](n)
-    labels = cfg.sizes.get("sweep_labels", {}).get(part)
+    labels = cfg.chapter.get("sweep_labels", {}).get(part)
     if labels is None:
         return sweep
     return {k: sweep[k] for k in labels}

@@ -204,7 +204,7 @@ def chapter_run(cfg) -> dict:
 
     ``model`` (the semantics and m-sizes), ``train`` (the preset's training config as overrides, so that
     :func:`train_policies` trains it whichever ``"cai…"`` preset it is given), ``seeds``, ``n_fit``,
-    ``n_test`` and the preset's ``sizes``: ``policies`` map a label to ``I_θ`` (0-based, no
+    ``n_test`` and the preset's ``chapter``: ``policies`` map a label to ``I_θ`` (0-based, no
     perturbation); ``coverage`` lists the policies of scenario (a) in order of coverage;
     ``full_policy`` and ``embrace_policy`` are the two of scenario (b); ``target_sizes`` gives
     ``y_k = f_k(c_1..c_{s_k})``; ``invariant`` is what the robustness target reads; ``shifted`` is V;
@@ -213,7 +213,7 @@ def chapter_run(cfg) -> dict:
     size = check_choice("size", getattr(cfg, "size", cfg), SIZES)
     spec = preset("cai_downstream", size)
     model = {k: spec.model[k] for k in ("n_semantics", "specific_dim", "dependence")}
-    sizes = {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.sizes.items()}
+    sizes = {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.chapter.items()}
     return dict(model=model, train=dataclasses.asdict(spec.train), seeds=spec.seeds, n_fit=spec.eval["n_fit"],
                 n_test=spec.eval["n_test"], **sizes)
 

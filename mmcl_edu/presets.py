@@ -37,10 +37,11 @@ DATA = ("content_style", "misalignment", "scenes", "information_gap", "augmented
 
 @dataclass(frozen=True)
 class Preset:
-    """A chapter's configuration: model arguments and the generative model they are for (``data``, one
-    of :data:`DATA`), training config (``None`` for a chapter that trains no encoders), evaluation
-    arguments, seeds, and ``sizes``: the chapter's other sizes and grids by name (sample counts, sweep
-    values, caption policies)."""
+    """A chapter's configuration, one shape for every chapter: the generative model's arguments (``model``)
+    and which model they are for (``data``, one of :data:`DATA`), the training config (``train``; ``None``
+    for a chapter that trains no encoders), the evaluation arguments (``eval``), the seeds, and
+    ``chapter``: the chapter's own sizes, sweeps and grids by name (sample counts, encoding sizes, λ grids,
+    caption policies), so that no chapter module holds a size of its own."""
 
     name: str
     size: str
@@ -50,7 +51,7 @@ class Preset:
     eval: dict = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     description: str = ""
-    sizes: dict = field(default_factory=dict)  # a chapter's other sizes and grids (e.g. "encoding_dims")
+    chapter: dict = field(default_factory=dict)  # the chapter's own sizes and sweeps (e.g. "encoding_dims")
 
     def __post_init__(self):
         if self.data is not None:
@@ -164,8 +165,8 @@ _PRESETS = {
         model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
                    mixing="distinct"),
         quick=dict(train=_DAUNHAWER_QUICK, eval=dict(n_fit=2000, n_test=2000), seeds=(0,),
-                   sizes=dict(_CH02_SAMPLES, eval_cap=_CH04_QUICK_EVAL_CAP)),
-        full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2), sizes=_CH02_SAMPLES),
+                   chapter=dict(_CH02_SAMPLES, eval_cap=_CH04_QUICK_EVAL_CAP)),
+        full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2), chapter=_CH02_SAMPLES),
     ),
     "daunhawer_ablation": dict(
         data="content_style",
@@ -175,17 +176,17 @@ _PRESETS = {
         model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
                    mixing="distinct"),
         quick=dict(train=dataclasses.replace(_DAUNHAWER_QUICK, steps=2500), eval=dict(n_fit=2000, n_test=2000),
-                   seeds=(0,), sizes=dict(eval_cap=_CH04_QUICK_EVAL_CAP)),
+                   seeds=(0,), chapter=dict(eval_cap=_CH04_QUICK_EVAL_CAP)),
         full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0, 1, 2)),
     ),
     "sphere_toy": dict(
         description="Chapter 1: free embeddings on the sphere S^2 (and the circle S^1 for the temperature sweep), "
                     "trained with Adam on the symmetric InfoNCE loss; no encoders, so no TrainConfig.",
         model=dict(),
-        quick=dict(sizes=dict(n=256, steps=400, sweep_taus=(0.05, 0.2, 1.0, 10.0), sweep_n=128, sweep_steps=400,
+        quick=dict(chapter=dict(n=256, steps=400, sweep_taus=(0.05, 0.2, 1.0, 10.0), sweep_n=128, sweep_steps=400,
                               large_batch_sizes=(16, 64, 256, 1024), large_batch_ref=4096,
                               mi_batch_size=128, mi_batches=200)),
-        full=dict(sizes=dict(n=1024, steps=1500, sweep_taus=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+        full=dict(chapter=dict(n=1024, steps=1500, sweep_taus=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
                              sweep_n=512, sweep_steps=1500, large_batch_sizes=(16, 64, 256, 1024, 4096),
                              large_batch_ref=16384, mi_batch_size=128, mi_batches=1000)),
     ),
@@ -196,9 +197,9 @@ _PRESETS = {
         model=dict(content_dim=5, style_dim=5, specific_dim=5, p_change=0.75, dependence="independent",
                    mixing="distinct"),
         quick=dict(train=_DAUNHAWER_SHORT_QUICK, eval=dict(n_fit=1000, n_test=1000),
-                   sizes=dict(r2_records=6, n_samples=4000, n_samples_2d=2000)),
+                   chapter=dict(r2_records=6, n_samples=4000, n_samples_2d=2000)),
         full=dict(train=_DAUNHAWER_FULL, eval=dict(n_fit=5000, n_test=5000),
-                  sizes=dict(r2_records=6, n_samples=4000, n_samples_2d=2000)),
+                  chapter=dict(r2_records=6, n_samples=4000, n_samples_2d=2000)),
     ),
     "cai": dict(
         data="misalignment",
@@ -219,9 +220,9 @@ _PRESETS = {
         quick=dict(model=dict(n_semantics=5, selected=(0, 1, 2, 3), perturbed=(0,), specific_dim=2),
                    train=dataclasses.replace(_CAI_QUICK, steps=2000, batch_size=256, lr=4e-3, hidden=(128, 128)),
                    eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,),
-                   sizes=dict(extras_seeds=(0, 1, 2))),   # one draw of the joint policy is not enough (chapter 7)
+                   chapter=dict(extras_seeds=(0, 1, 2))),   # one draw of the joint policy is not enough (chapter 7)
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000, regressors=("linear", "nonlinear"),
-                                             per_dimension=True), seeds=(0, 1, 2), sizes=dict(extras_seeds=(0, 1, 2))),
+                                             per_dimension=True), seeds=(0, 1, 2), chapter=dict(extras_seeds=(0, 1, 2))),
     ),
     "cai_sweep": dict(
         data="misalignment",
@@ -234,10 +235,10 @@ _PRESETS = {
                    p_perturb=0.75),
         quick=dict(model=dict(n_semantics=5, specific_dim=2), train=_CAI_SWEEP_QUICK,
                    eval=dict(n_fit=2000, n_test=2000, regressors=("linear",), per_dimension=True), seeds=(0,),
-                   sizes=dict(extras_seeds=(0, 1, 2),   # one draw of the joint policy is not enough (chapter 7)
+                   chapter=dict(extras_seeds=(0, 1, 2),   # one draw of the joint policy is not enough (chapter 7)
                               sweep_labels=_CH07_QUICK_LABELS)),
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000, regressors=("linear", "nonlinear"),
-                                             per_dimension=True), seeds=(0, 1, 2), sizes=dict(extras_seeds=(0, 1, 2))),
+                                             per_dimension=True), seeds=(0, 1, 2), chapter=dict(extras_seeds=(0, 1, 2))),
     ),
     "jiang": dict(
         data="information_gap",
@@ -265,11 +266,11 @@ _PRESETS = {
         model=_JIANG_MODEL,
         quick=dict(train=_JIANG_QUICK.replace(steps=600), seeds=(0,),
                    eval=dict(n_fit=2000, n_test=2000, n_track=1000),
-                   sizes=dict(lambdas=(0.0, 1.0, 3.0, 10.0), temperatures=(0.02, 0.3, 1.0), cone_seeds=(0, 1, 2, 3, 4),
+                   chapter=dict(lambdas=(0.0, 1.0, 3.0, 10.0), temperatures=(0.02, 0.3, 1.0), cone_seeds=(0, 1, 2, 3, 4),
                               n_cone=2000)),
         full=dict(train=_JIANG_FULL.replace(steps=10_000), seeds=(0, 1, 2),
                   eval=dict(n_fit=5000, n_test=5000, n_track=2000),
-                  sizes=dict(lambdas=(0.0, 0.3, 1.0, 3.0, 10.0), temperatures=(0.01, 0.03, 0.3, 1.0),
+                  chapter=dict(lambdas=(0.0, 0.3, 1.0, 3.0, 10.0), temperatures=(0.01, 0.03, 0.3, 1.0),
                              cone_seeds=tuple(range(10)), n_cone=5000)),
     ),
     "scenes": dict(
@@ -284,10 +285,10 @@ _PRESETS = {
         model=dict(image_size=32, palette_size=4, object_half_size=0.2, text_pooling="flatten"),
         quick=dict(model=dict(encoder_stride=2), train=_SCENES_QUICK,
                    eval=dict(n_fit=1000, n_test=1000, n_cv=200, regressors=("nonlinear",)),
-                   seeds=(0, 1, 2), sizes=dict(encoding_dims=(1, 2, 4, 8), n_show=16)),
+                   seeds=(0, 1, 2), chapter=dict(encoding_dims=(1, 2, 4, 8), n_show=16)),
         full=dict(model=dict(image_size=64), train=_SCENES_FULL,
                   eval=dict(n_fit=4000, n_test=4000, n_cv=1000, regressors=("nonlinear",)), seeds=(0, 1, 2),
-                  sizes=dict(encoding_dims=(1, 2, 4, 6, 8, 12), n_show=16)),
+                  chapter=dict(encoding_dims=(1, 2, 4, 6, 8, 12), n_show=16)),
     ),
     "jiang_scenes": dict(
         data="augmented_scenes",
@@ -299,10 +300,10 @@ _PRESETS = {
         model=dict(image_size=32, palette_size=4, nuisances=("background_hue", "spotlight_x", "spotlight_y")),
         quick=dict(model=dict(image_size=24), train=_JIANG_SCENES_QUICK, seeds=(0, 1),
                    eval=dict(n_fit=1000, n_test=1000, n_retrieval=500),
-                   sizes=dict(lambdas=dict(cyclip=0.005, sep=0.3, br=0.05, gc=0.005))),
+                   chapter=dict(lambdas=dict(cyclip=0.005, sep=0.3, br=0.05, gc=0.005))),
         full=dict(model=dict(image_size=64), train=_JIANG_SCENES_FULL, seeds=(0, 1, 2),
                   eval=dict(n_fit=4000, n_test=4000, n_retrieval=1000),
-                  sizes=dict(lambdas=dict(cyclip=0.002, sep=0.3, br=0.05, gc=0.002))),  # L_GC grows with B: 96/256
+                  chapter=dict(lambdas=dict(cyclip=0.002, sep=0.3, br=0.05, gc=0.002))),  # L_GC grows with B: 96/256
     ),
     "cai_captions": dict(
         data="scenes",
@@ -314,11 +315,11 @@ _PRESETS = {
                     "three seeds.",
         model=dict(image_size=24, palette_size=4),
         quick=dict(train=_CAPTIONS_QUICK, eval=dict(n_fit=1000, n_test=1000, n_cv=200, regressors=("nonlinear",)),
-                   seeds=(0,), sizes=dict(policies=_CAPTION_POLICIES, p_perturb=0.9, small_dim=2, n_show=8,
+                   seeds=(0,), chapter=dict(policies=_CAPTION_POLICIES, p_perturb=0.9, small_dim=2, n_show=8,
                                           dependent_policy=dict(omitted=("hue",)), lesson_steps=1200)),
         full=dict(model=dict(image_size=64), train=_CAPTIONS_FULL,
                   eval=dict(n_fit=4000, n_test=4000, n_cv=1000, regressors=("nonlinear",)), seeds=(0, 1, 2),
-                  sizes=dict(policies=_CAPTION_POLICIES, p_perturb=0.9, small_dim=2, n_show=8,
+                  chapter=dict(policies=_CAPTION_POLICIES, p_perturb=0.9, small_dim=2, n_show=8,
                              dependent_policy=dict(omitted=("hue",)), lesson_steps=20_000)),
     ),
     "cai_downstream": dict(
@@ -330,13 +331,13 @@ _PRESETS = {
         model=dict(n_semantics=10, selected=None, perturbed=(), specific_dim=5, dependence="independent"),
         quick=dict(model=dict(n_semantics=6, specific_dim=2), train=_CAI_DOWNSTREAM_QUICK,
                    eval=dict(n_fit=2000, n_test=2000), seeds=(0,),
-                   sizes=dict(policies={"I_θ = [2]": (0, 1), "I_θ = [4]": (0, 1, 2, 3),
+                   chapter=dict(policies={"I_θ = [2]": (0, 1), "I_θ = [4]": (0, 1, 2, 3),
                                         "I_θ = [6]": tuple(range(6))},
                               coverage=("I_θ = [2]", "I_θ = [4]", "I_θ = [6]"),
                               full_policy="I_θ = [6]", embrace_policy="I_θ = [4]",
                               target_sizes=(2, 4, 6), invariant=(0, 1, 2, 3), shifted=(4, 5), h=0.5)),
         full=dict(train=_CAI_FULL, eval=dict(n_fit=5000, n_test=5000), seeds=(0,),
-                  sizes=dict(policies={f"I_θ = [{k}]": tuple(range(k)) for k in (3, 5, 7, 8, 9, 10)},
+                  chapter=dict(policies={f"I_θ = [{k}]": tuple(range(k)) for k in (3, 5, 7, 8, 9, 10)},
                              coverage=("I_θ = [3]", "I_θ = [5]", "I_θ = [7]", "I_θ = [9]", "I_θ = [10]"),
                              full_policy="I_θ = [10]", embrace_policy="I_θ = [8]",
                              target_sizes=(3, 5, 7, 9), invariant=tuple(range(8)), shifted=(8, 9), h=0.5)),

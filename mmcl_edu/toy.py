@@ -72,7 +72,7 @@ def toy_config(size=None) -> ToyConfig:
         cfg = size
     else:
         cfg = preset("sphere_toy", resolve_size(size))
-    return ToyConfig(size=cfg.size, **cfg.sizes)
+    return ToyConfig(size=cfg.size, **cfg.chapter)
 
 
 # ---------------------------------------------------------------- points on the sphere

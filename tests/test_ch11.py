@@ -97,8 +97,8 @@ def test_evaluate_run_and_sweep(data):
     import dataclasses
     cfg = dataclasses.replace(cfg, eval=dict(n_fit=100, n_test=100))
     table = run_variants(cfg, {"base": {}, "+Br": {"br": 1.0}}, seeds=(0, 1), data=data, progress=False,
-                         train_overrides=small)
-    assert list(table.variant) == ["base", "base", "+Br", "+Br"] and list(table.seed) == [0, 1, 0, 1]
+                         train_overrides=small).table
+    assert list(table.setting) == ["base", "base", "+Br", "+Br"] and list(table.seed) == [0, 1, 0, 1]
     s = summary(table, ["zero_shot"])
     assert list(s.index) == ["base", "+Br"] and "±" in s.loc["base", "zero_shot"]
     sweep = lambda_sweep(cfg, "gc", (0.0, 0.1), data=data, progress=False, train_overrides=small)
@@ -137,8 +137,8 @@ def test_claims_rows_follow_the_results():
 
     from mmcl_edu import latent_structures as ls
 
-    def row(variant, zero_shot, image_only):
-        return dict(variant=variant, seed=0, zero_shot=zero_shot, image_only_probe=image_only)
+    def row(setting, zero_shot, image_only):
+        return dict(setting=setting, seed=0, zero_shot=zero_shot, image_only_probe=image_only)
     table = pd.DataFrame([row("L_Con (CLIP)", 0.40, 0.70), row("+ L_Sep", 0.39, 0.70),
                           row("+ L_Br", 0.45, 0.55), row("+ L_GC", 0.42, 0.69)])
     out = ls.claims(table)

@@ -148,11 +148,11 @@ def tiny_preset():
 
 def test_run_ablation_is_deterministic_and_resumes(tiny_preset, tmp_path):
     variants = {"base": {}, "sep": {"sep": 0.5}}
-    a = ca.run_ablation(tiny_preset, variants, progress=False)
-    b = ca.run_ablation(tiny_preset, variants, progress=False)
-    metrics = [c for c in a.columns if c not in ("variant", "seconds")]
+    a = ca.run_ablation(tiny_preset, variants, progress=False).table
+    b = ca.run_ablation(tiny_preset, variants, progress=False).table
+    metrics = [c for c in a.columns if c not in ("setting", "seconds")]
     assert a[metrics].equals(b[metrics])
-    assert list(a.variant) == ["base", "sep"]
+    assert list(a.setting) == ["base", "sep"]
     for k in ca.RECALL_KS:
         assert 0.0 <= a[f"i2t_R@{k}"].min() and a[f"t2i_R@{k}"].max() <= 1.0
     assert (a["zs_top3"] >= a["zs_top1"]).all()
@@ -161,11 +161,11 @@ def test_run_ablation_is_deterministic_and_resumes(tiny_preset, tmp_path):
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError, match="interrupted"):
-        mm.train(ca.build_scenes(tiny_preset), CFG, seed=0, checkpoint_dir=tmp_path / "variant0", checkpoint_every=3,
+        mm.train(ca.build_scenes(tiny_preset), CFG, seed=0, checkpoint_dir=tmp_path / "sep", checkpoint_every=3,
                  callback=interrupt, callback_every=4, encoder_factory=ca.SceneTwoHeadFactory(),
                  loss_hook=RegularizedObjective(sep=0.5), progress=False)
-    assert torch.load(tmp_path / "variant0" / "seed0.pt", weights_only=False)["step"] == 3
-    resumed = ca.run_ablation(tiny_preset, {"sep": {"sep": 0.5}}, progress=False, checkpoint_dir=tmp_path, resume=True)
+    assert torch.load(tmp_path / "sep" / "seed0.pt", weights_only=False)["step"] == 3
+    resumed = ca.run_ablation(tiny_preset, {"sep": {"sep": 0.5}}, progress=False, checkpoint_dir=tmp_path, resume=True).table
     assert resumed[metrics].iloc[0].equals(a[metrics].iloc[1])
     table = ca.paper_layout(a)
     assert list(table.index) == ["base", "sep"] and ("zero-shot shape (%)", "top-1") in table.columns

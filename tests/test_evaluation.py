@@ -135,7 +135,7 @@ def test_presets_quick_by_default(monkeypatch):
         full = preset(name, "full")
         assert full.size == "full" and full.is_full
         if p.train is None:  # a chapter without encoders ("sphere_toy"): its sizes grow instead
-            assert p.sizes and set(p.sizes) == set(full.sizes)
+            assert p.chapter and set(p.chapter) == set(full.chapter)
         else:
             assert p.train.steps < full.train.steps and p.train.batch_size <= full.train.batch_size
     assert resolve_size() == "quick"

@@ -72,8 +72,9 @@ def test_shift_report_invariances():
 def test_run_settings_tiny_and_validation():
     cfg = mm.preset("jiang_alignment", "smoke")
     data = ls.build_data(cfg)
-    table, curves, results = ea.run_settings(cfg, {"λ=0": {}, "λ=1, τ=0.5": dict(align=1.0, temperature=0.5)},
-                                             data=data, progress=False, train_overrides=dict(steps=6, log_every=2))
+    run = ea.run_settings(cfg, {"λ=0": {}, "λ=1, τ=0.5": dict(align=1.0, temperature=0.5)},
+                          data=data, progress=False, train_overrides=dict(steps=6, log_every=2))
+    table, curves, results = run.table, ea.gap_curves(run, cfg, data), run.results
     assert list(table["lambda"]) == [0.0, 1.0] and list(table["temperature"]) == [cfg.train.temperature, 0.5]
     for col in ("class_probe", "image_only_probe", "image_only_text", "zero_shot", "recall@1", "gap"):
         assert table[col].between(0, 2).all()

@@ -16,7 +16,7 @@ def test_preset_and_factor_table():
 
     for size in ("quick", "full"):
         cfg = mm.preset("scenes", size=size)
-        assert len(cfg.sizes["encoding_dims"]) >= 4 and {1, 2, 4, 8} <= set(cfg.sizes["encoding_dims"])
+        assert len(cfg.chapter["encoding_dims"]) >= 4 and {1, 2, 4, 8} <= set(cfg.chapter["encoding_dims"])
         assert isinstance(ex.build_model(cfg, device="cpu"), sc.SceneModel)
     assert mm.preset("scenes", "full").model["image_size"] > mm.preset("scenes", "quick").model["image_size"]
     assert len(mm.preset("scenes", "full").seeds) == 3

@@ -205,8 +205,9 @@ def test_run_policies_plumbing_and_resume(tmp_path):
     kw = dict(views=("l2", "norm"), targets=("x_position", "hue"), progress=False)
     runs = mc.run_policies(cfg, grid, checkpoint_dir=tmp_path, **kw)
     assert set(runs.table.view) == {"l2", "norm"} and list(dict.fromkeys(runs.table.setting)) == list(grid)
-    assert runs.models["omit hue + perturb x"].omitted == ("hue",)
-    assert runs.models["omit hue + perturb x"].caption_noise == {"x_position": 0.9}
+    model = runs.experiments["omit hue + perturb x"].model
+    assert model.omitted == ("hue",) and model.caption_noise == {"x_position": 0.9}
+    assert mc.policy_of(model) == grid["omit hue + perturb x"]  # what paper_comparison reads the roles from
     assert mc.heatmap_table(runs.table, "x2", "norm").shape == (2, 2)
     assert (tmp_path / "complete" / "seed0.pt").exists()
     again = mc.run_policies(cfg, grid, checkpoint_dir=tmp_path, resume=True, **kw)

@@ -140,7 +140,7 @@ def test_smoke_is_quick_cut_short(name):
     assert smoke.model == quick.model and smoke.size == "smoke" and len(smoke.seeds) == 1
     if quick.train is None:  # a chapter without encoders (the sphere toy): its step counts are sizes
         assert smoke.train is None
-        assert all(v <= mm.presets.SMOKE_STEPS for k, v in smoke.sizes.items() if k.endswith("steps"))
+        assert all(v <= mm.presets.SMOKE_STEPS for k, v in smoke.chapter.items() if k.endswith("steps"))
         return
     assert smoke.train.steps == min(quick.train.steps, mm.presets.SMOKE_STEPS)
     assert smoke.train.warmup_steps < smoke.train.steps or smoke.train.warmup_steps == 0
