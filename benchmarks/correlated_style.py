@@ -2,7 +2,7 @@
 
 Trains one encoder pair on the ``p_change=0.75 + stat.`` setting of Daunhawer et al. and probes
 ``ẑ_1 = g_1(x_1)`` linearly every ``--every`` steps for content and style R². The ceilings that
-:func:`mmcl_edu.experiments.principal_r2` gives for the k leading principal directions of style
+:func:`mmcl_edu.numerical_simulations.principal_r2` gives for the k leading principal directions of style
 (k = 1, 2, 3) tell how many style directions the encoder still keeps.
 
 The default is a small, fast configuration at a constant learning rate (two hidden layers of 128,
@@ -21,6 +21,7 @@ import time
 
 import mmcl_edu as mm
 from mmcl_edu import experiments as ex
+from mmcl_edu import numerical_simulations as ns
 from mmcl_edu.identifiability import short_training_r2
 
 SETTING = "p_change=0.75 + stat."
@@ -38,8 +39,8 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     cfg = mm.preset("daunhawer", "quick")
-    model = ex.build_model(cfg, device=args.device, **ex.DAUNHAWER_SETTINGS[SETTING])
-    ceilings = {f"top{k}_style": ex.principal_r2(model, "s", k) for k in (1, 2, 3)}
+    model = ex.build_model(cfg, device=args.device, **ns.DAUNHAWER_SETTINGS[SETTING])
+    ceilings = {f"top{k}_style": ns.principal_r2(model, "s", k) for k in (1, 2, 3)}
     print(SETTING, {k: round(v, 3) for k, v in ceilings.items()})
     config = cfg.train if args.preset else cfg.train.replace(**FAST)
     start = time.perf_counter()

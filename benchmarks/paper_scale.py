@@ -19,6 +19,7 @@ import time
 
 import mmcl_edu as mm
 from mmcl_edu import experiments as ex
+from mmcl_edu import numerical_simulations as ns
 from mmcl_edu.misalignment_simulations import extra_settings, perturbation_sweep, selection_sweep
 from mmcl_edu.misalignment_theory import semantic_r2
 
@@ -40,7 +41,7 @@ def main(argv=None):
 
     cfg = mm.preset("cai_sweep" if args.experiment == "cai" else "daunhawer", size="full")
     train_overrides = {} if args.steps is None else {"steps": args.steps}
-    settings = ex.DAUNHAWER_SETTINGS if args.experiment == "daunhawer" else cai_settings(cfg.model["n_semantics"])
+    settings = ns.DAUNHAWER_SETTINGS if args.experiment == "daunhawer" else cai_settings(cfg.model["n_semantics"])
     eval_overrides = dict(n_fit=3000, n_test=3000)  # the full presets' 5000 make the kernel probe slow
     device = mm.resolve_device(args.device)
     print(f"torch device: {device}; preset {cfg.name} (full); steps: {args.steps or cfg.train.steps}; "

@@ -149,7 +149,7 @@ _JIANG_MODEL = dict(content_dim=4, style_dim=2, specific_dim=2, p_change=1.0, de
                     mixing="distinct", class_dims=2, bins=4, image_bins=4)
 # Chapter 4's quick evaluation of its eight configurations, capped (the kernel-ridge grid search dominates the
 # evaluation time and grows with the cube of its sample, ``n_cv`` rows of the ``n_fit``; ``n_test`` only costs
-# predictions): see mmcl_edu.experiments.chapter_eval.
+# predictions): see mmcl_edu.numerical_simulations.chapter_eval.
 _CH04_QUICK_EVAL_CAP = dict(n_fit=600, n_test=1000, n_cv=300)
 # Chapter 7's quick sweeps: a representative subset of each sweep (labels of the sweeps at n = 5), see
 # mmcl_edu.misalignment_simulations.chapter_settings; the full size runs every setting.

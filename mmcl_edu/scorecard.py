@@ -1,7 +1,7 @@
 """The reproduction scorecard: every chapter's comparison with its paper, saved and assembled.
 
 A chapter that reproduces a paper's numbers builds its comparison table with package code (e.g.
-:func:`mmcl_edu.experiments.table1_comparison`) and saves it with **one call**::
+:func:`mmcl_edu.numerical_simulations.table1_comparison`) and saves it with **one call**::
 
     scorecard.record("ch04_numerical_simulations", rows, size=cfg.size)
 

@@ -13,8 +13,10 @@ import torch
 import mmcl_edu as mm
 from mmcl_edu import checks, plots
 from mmcl_edu import experiments as ex
-from mmcl_edu.experiments import (DAUNHAWER_SETTINGS, SettingsRun, ablation_settings, chapter_eval,
-                                  compare_with_paper, run_settings, settings_oracles, style_oracle)
+from mmcl_edu import numerical_simulations as ns
+from mmcl_edu.experiments import SettingsRun, run_settings
+from mmcl_edu.numerical_simulations import (DAUNHAWER_SETTINGS, ablation_settings, chapter_eval, compare_with_paper,
+                                            settings_oracles, style_oracle)
 
 TINY_TRAIN = dict(steps=3, batch_size=32, hidden=(8,), log_every=1)
 TINY_EVAL = dict(n_fit=60, n_test=60, regressors=("linear",))
@@ -38,8 +40,8 @@ def test_settings_are_the_papers_five_rows(cfg):
     assert [s["p_change"] for s in DAUNHAWER_SETTINGS.values()] == [1.0, 0.75, 0.75, 0.75, 0.75]
     assert [s["dependence"] for s in DAUNHAWER_SETTINGS.values()] == [
         "independent", "independent", "statistical", "causal", "statistical+causal"]
-    assert list(ex.DAUNHAWER_TABLE1) == list(DAUNHAWER_SETTINGS)
-    assert ex.DAUNHAWER_TABLE1["p_change=0.75 + stat."]["multimodal"]["s"] == (0.56, 0.23)
+    assert list(ns.DAUNHAWER_TABLE1) == list(DAUNHAWER_SETTINGS)
+    assert ns.DAUNHAWER_TABLE1["p_change=0.75 + stat."]["multimodal"]["s"] == (0.56, 0.23)
 
 
 def test_run_settings_table(runs):
@@ -85,7 +87,7 @@ def _fake_table(setting, values):
 def test_table1_comparison_verdicts():
     good = {(m, t): v for m in ("x1", "x2") for t, v in (("c", 0.97), ("s", 0.6), ("s_tilde", 0.5),
                                                           ("m1", 0.0), ("m2", 0.0))}
-    cmp = ex.table1_comparison(_fake_table("p_change=0.75 + stat.", good),
+    cmp = ns.table1_comparison(_fake_table("p_change=0.75 + stat.", good),
                                _fake_table("p_change=0.75", {**good, ("x1", "s"): 0.3, ("x2", "s"): 0.3}))
     row = cmp.set_index(["column", "block"])
     assert row.loc[("multimodal (f₁ ≠ f₂)", "s"), "tolerance"] == pytest.approx(0.46)  # 2 × 0.23
@@ -93,16 +95,16 @@ def test_table1_comparison_verdicts():
     assert not row.loc[("multi-view (f₁ = f₂)", "s"), "agrees"]  # 0.3 vs 0.00 ± 0.00: beyond 0.1
     assert row.loc[("multi-view (f₁ = f₂)", "c"), "agrees"]
     assert len(cmp) == 3 + 2
-    rows = ex.table1_scorecard_rows(cmp)
+    rows = ns.table1_scorecard_rows(cmp)
     assert set(rows.verdict) == {"agrees", "differs"} and rows.paper.unique().tolist() == ["Daunhawer et al. 2023"]
     with pytest.raises(ValueError, match="not a row"):
-        ex.table1_comparison(_fake_table("d=3 < 5", good))
+        ns.table1_comparison(_fake_table("d=3 < 5", good))
 
 
 def test_table1_ours_uses_own_modality_specific():
     vals = {("x1", "m1"): 0.2, ("x2", "m2"): 0.0, ("x1", "m2"): 0.9, ("x2", "m1"): 0.9,
             ("x1", "c"): 1.0, ("x2", "c"): 0.8, ("x1", "s"): 0.0, ("x2", "s"): 0.0}
-    ours = ex.table1_ours(_fake_table("p_change=1.0", vals))["p_change=1.0"]
+    ours = ns.table1_ours(_fake_table("p_change=1.0", vals))["p_change=1.0"]
     assert ours["m_i"] == pytest.approx(0.1) and ours["c"] == pytest.approx(0.9)
 
 
@@ -185,9 +187,9 @@ def test_check_linear_r2_rejects_training_r2():
 def test_principal_r2_identity_and_correlated_block():
     independent = mm.ContentStyleModel(device="cpu")
     for k in (1, 2, 5):  # identity covariance: every direction carries 1/dim of each coordinate
-        assert ex.principal_r2(independent, "s", k) == pytest.approx(k / 5)
+        assert ns.principal_r2(independent, "s", k) == pytest.approx(k / 5)
     model = mm.ContentStyleModel(dependence="statistical", device="cpu")
-    values = [ex.principal_r2(model, "s", k) for k in range(1, 6)]
+    values = [ns.principal_r2(model, "s", k) for k in range(1, 6)]
     assert values == sorted(values) and values[-1] == pytest.approx(1.0)
     # Empirical check: regress s on its own top-2 principal scores.
     s = model.sample(20_000, seed=5).latents["s"].double()
@@ -199,9 +201,9 @@ def test_principal_r2_identity_and_correlated_block():
 @pytest.mark.parametrize("kwargs, name", [(dict(block="x"), "block"), (dict(k=0), "k"), (dict(k=6), "k")])
 def test_principal_r2_validation(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        ex.principal_r2(mm.ContentStyleModel(device="cpu"), **kwargs)
+        ns.principal_r2(mm.ContentStyleModel(device="cpu"), **kwargs)
     with pytest.raises(ValueError, match="model"):
-        ex.principal_r2("not a model")
+        ns.principal_r2("not a model")
 
 
 def test_correlated_style_benchmark_runs(tmp_path, monkeypatch):

@@ -11,7 +11,8 @@ import torch
 
 import mmcl_edu as mm
 from mmcl_edu import parallel
-from mmcl_edu.experiments import DAUNHAWER_SETTINGS, run_settings
+from mmcl_edu.experiments import run_settings
+from mmcl_edu.numerical_simulations import DAUNHAWER_SETTINGS
 
 needs_fork = pytest.mark.skipif(not parallel.can_fork(), reason="forked workers need Linux")
 
