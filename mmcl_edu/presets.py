@@ -248,13 +248,13 @@ _PRESETS = {
                     "regularizers. Quick: 800 steps of batch 256, two seeds, a 3-point λ sweep of 400 steps; full: 20,000 steps of "
                     "batch 1024, wider encoders, three seeds.",
         model=_JIANG_MODEL,
-        quick=dict(train=_JIANG_QUICK, seeds=(0, 1),
-                   eval=dict(n_fit=2000, n_test=2000, sweep_steps=400,
-                             sweep_grid=dict(sep=(0.3, 1.0, 3.0), br=(0.3, 1.0, 3.0), gc=(0.003, 0.03, 0.3)))),
-        full=dict(train=_JIANG_FULL, seeds=(0, 1, 2),
-                  eval=dict(n_fit=5000, n_test=5000, sweep_steps=5000,
-                            sweep_grid=dict(sep=(0.1, 0.3, 1.0, 3.0, 10.0), br=(0.1, 0.3, 1.0, 3.0, 10.0),
-                                            gc=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3)))),
+        quick=dict(train=_JIANG_QUICK, seeds=(0, 1), eval=dict(n_fit=2000, n_test=2000),
+                   chapter=dict(sweep_steps=400,
+                                sweep_grid=dict(sep=(0.3, 1.0, 3.0), br=(0.3, 1.0, 3.0), gc=(0.003, 0.03, 0.3)))),
+        full=dict(train=_JIANG_FULL, seeds=(0, 1, 2), eval=dict(n_fit=5000, n_test=5000),
+                  chapter=dict(sweep_steps=5000,
+                               sweep_grid=dict(sep=(0.1, 0.3, 1.0, 3.0, 10.0), br=(0.1, 0.3, 1.0, 3.0, 10.0),
+                                               gc=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3)))),
     ),
     "jiang_alignment": dict(
         data="information_gap",
@@ -388,18 +388,9 @@ def _shrink(value, key: str = ""):
 
 
 def smoke_of(quick: dict) -> dict:
-    """The smoke size of a preset (or of a chapter's own table entry keyed by size) from its quick
-    entry: at most :data:`SMOKE_STEPS` training steps, every integer evaluation argument named
+    """The smoke size of a preset from its quick entry: at most :data:`SMOKE_STEPS` training steps, every integer evaluation argument named
     ``n_*`` capped at :data:`SMOKE_SAMPLES`, one seed; the model arguments are kept."""
     smoke = _shrink(quick)
     if "seeds" in smoke:
         smoke["seeds"] = tuple(smoke["seeds"])[:1]
     return smoke
-
-
-def size_entry(table: dict, size) -> dict:
-    """A chapter's own size table (a dict keyed by ``"quick"`` and ``"full"``) read at ``size`` (a
-    size name or anything with a ``.size``, e.g. a :class:`Preset`); the smoke size is derived from
-    the quick entry by :func:`smoke_of`, so that no table needs a smoke entry of its own."""
-    size = check_choice("size", getattr(size, "size", size), SIZES)
-    return smoke_of(table["quick"]) if size == "smoke" else table[size]

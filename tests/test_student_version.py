@@ -149,16 +149,15 @@ def test_smoke_is_quick_cut_short(name):
             assert smoke.eval[k] <= min(v, mm.presets.SMOKE_SAMPLES)
 
 
-def test_smoke_from_the_environment_and_chapter_tables(monkeypatch):
+def test_smoke_from_the_environment_and_the_shrink_rule(monkeypatch):
     monkeypatch.setenv("MMCL_EDU_SIZE", "smoke")
     assert mm.preset("cai").size == "smoke"
-    table = {"quick": dict(train=dict(steps=2500, warmup_steps=100), n_fit=2000, model=dict(n_semantics=6)),
-             "full": dict(train=dict())}
-    entry = mm.presets.size_entry(table, "smoke")
-    assert entry["train"]["steps"] == 30 and entry["train"]["warmup_steps"] <= 10 and entry["n_fit"] == 400
-    assert entry["model"] == table["quick"]["model"] and table["quick"]["train"]["steps"] == 2500
-    with pytest.raises(ValueError, match="size"):
-        mm.presets.size_entry(table, "huge")
+    quick = {"train": dict(steps=2500, warmup_steps=100), "chapter": dict(n_fit=2000, sweep_steps=400),
+             "model": dict(n_semantics=6), "seeds": (0, 1, 2)}
+    smoke = mm.presets.smoke_of(quick)
+    assert smoke["train"]["steps"] == 30 and smoke["train"]["warmup_steps"] <= 10
+    assert smoke["chapter"] == dict(n_fit=400, sweep_steps=30) and smoke["seeds"] == (0,)
+    assert smoke["model"] == quick["model"] and quick["train"]["steps"] == 2500  # the quick entry is not changed
 
 
 # ---------------------------------------------------------------- static rule
