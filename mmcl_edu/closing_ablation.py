@@ -360,7 +360,7 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     """The paper's headline claims beside our result, as scorecard rows (``scorecard.ROW_COLUMNS``).
     A claim of a gain "agrees" when our difference from the baseline has the paper's sign in
     every seed; the other tolerances are stated in the rows."""
-    from .scorecard import row, rows_table
+    from .scorecard import Rule, at_most, row, rows_table
 
     paper = "Jiang et al. (2023)"
     d = lambda m, k: per_seed_difference(table, m, k)  # noqa: E731
@@ -368,8 +368,8 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     cy = d("CyCLIP", "zs_top1")
     rows.append(row(paper, "CyCLIP stays within 2 points of CLIP in zero-shot top-1",
-                    "−1.73 (CIFAR-10), +1.05 (ImageNet)", pts(cy), "every seed within 3 points",
-                    (cy.abs() <= 0.03).all()))
+                    "−1.73 (CIFAR-10), +1.05 (ImageNet)", pts(cy),
+                    Rule("every seed within 3 points", lambda s: (s.abs() <= 0.03).all()), value=cy))
     for method, what, value, metric in (
             ("+ L_Sep", "L_Sep raises zero-shot top-1", "+1.66 (CIFAR-10), +3.49 (ImageNet)", "zs_top1"),
             ("+ L_Sep", "L_Sep raises the linear probe the most", "+5.68 (mean of 14 sets)", "shared:shape"),
@@ -377,18 +377,19 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
             ("+ L_GC", "L_GC raises CIFAR-10 zero-shot top-1 the most", "+11.41 (CIFAR-10)", "zs_top1")):
         s = d(method, metric)
         rows.append(row(paper, what, value, pts(s) + ("" if metric == "zs_top1" else " (shape probe)"),
-                        "a gain in every seed", (s > 0).all()))
+                        Rule("a gain in every seed", lambda s: (s > 0).all()), value=s))
     image_only = [f"shared:{n}" for n in IMAGE_FACTORS]
     worst = float(table[image_only].abs().to_numpy().max())
     rows.append(row(paper, "Theorem 3.1: aligned features lose what only the image shows", "≥ Δ_p lost (no number)",
-                    f"max |R²| of the image-only factors from the shared features: {worst:.3f}", "≤ 0.1",
-                    worst <= 0.1))
+                    f"max |R²| of the image-only factors from the shared features: {worst:.3f}",
+                    at_most(0.1, text="≤ 0.1"), value=worst))
     m = table.groupby("setting")[["gap", "zs_top1"]].mean()
     spread_gap, spread_zs = float(m.gap.max() - m.gap.min()), float(m.zs_top1.max() - m.zs_top1.min())
     rows.append(row(paper, "The size of the modality gap does not decide zero-shot accuracy (Fig. 2)",
                     "closing the gap did not help retrieval",
                     f"gaps span {spread_gap:.3f}, zero-shot top-1 spans {spread_zs:.3f}",
-                    "gap spread < 0.1 while top-1 spreads ≥ 0.1", spread_gap < 0.1 <= spread_zs))
+                    Rule("gap spread < 0.1 while top-1 spreads ≥ 0.1", lambda v: v[0] < 0.1 <= v[1]),
+                    value=(spread_gap, spread_zs)))
     return rows_table(rows)
 
 

@@ -295,7 +295,7 @@ def scorecard_rows(sweep: pd.DataFrame, slacks, image_only, chance: float, toler
     its :class:`~mmcl_edu.information.BoundCheck`), the trained image-only probe at the largest ``λ``
     of ``sweep`` (metrics by ``λ``, as in the chapter) against ``chance + tolerance``, and the paper's
     Figure 2 claim (no recall@1 gain from an alignment term; tolerance 0.02)."""
-    from .scorecard import row, rows_table
+    from .scorecard import at_least, at_most, row, rows_table
 
     slacks = np.asarray(slacks, dtype=float)
     if slacks.size == 0 or sweep.empty or 0.0 not in sweep.index:
@@ -307,16 +307,16 @@ def scorecard_rows(sweep: pd.DataFrame, slacks, image_only, chance: float, toler
     return rows_table([
         row(paper=paper, claim=f"Theorem 3.1: CE*(aligned) − CE*(inputs) ≥ Δ_p ({slacks.size} random discrete tables)",
             paper_value="≥ Δ_p (a theorem)", ours=f"smallest slack {slacks.min():.1e} nats",
-            tolerance="slack ≥ −1e-10", holds=(slacks.min() >= -1e-10)),
+            rule=at_least(-1e-10, text="slack ≥ −1e-10"), value=slacks.min()),
         row(paper=paper, claim="Y visible only in the image: the bound is tight, aligned features at chance (exact)",
             paper_value="excess = Δ_p = H(Y)", ours=f"excess {image_only.excess:.4f}, Δ_p {image_only.delta_p:.4f} nats",
-            tolerance="|slack| ≤ 1e-12", holds=(abs(image_only.slack) <= 1e-12)),
+            rule=at_most(1e-12, text="|slack| ≤ 1e-12"), value=abs(image_only.slack)),
         row(paper=paper, claim="image-only probe from the image features at chance under strong alignment (trained)",
             paper_value="chance (pattern)",
             ours=f"{probe0:.3f} at λ = 0 → {probe:.3f} at λ = {lam_max:g} (chance {chance:.2f})",
-            tolerance=f"≤ chance + {tolerance:g}", holds=(probe <= chance + tolerance)),
+            rule=at_most(chance + tolerance, text=f"≤ chance + {tolerance:g}"), value=probe),
         row(paper=paper, claim="Fig. 2: an alignment term that closes the gap does not improve retrieval",
             paper_value="no gain (figure, no numbers)",
             ours=f"recall@1 {sweep.loc[0.0, 'recall@1']:.3f} at λ = 0, best at λ > 0 {best_recall:.3f}",
-            tolerance="gain ≤ 0.02", holds=(best_recall - sweep.loc[0.0, "recall@1"] <= 0.02)),
+            rule=at_most(0.02, "gain"), value=best_recall - sweep.loc[0.0, "recall@1"]),
     ])

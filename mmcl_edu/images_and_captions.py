@@ -113,7 +113,7 @@ def scorecard_rows(table, encoding_dims, hue_oracle: float | None = None):
     and above it, shape rising with the size and its level at the largest, the image-only factors, the hue
     from each encoding (``hue_oracle``: the colour word's :func:`~mmcl_edu.scenes.colour_word_oracle`, shown
     beside the text's value), and the phrasing from the text encoding."""
-    from .scorecard import row, rows_table
+    from .scorecard import Rule, at_least, at_most, row, rows_table
 
     dims = [f"d={d}" for d in encoding_dims]
     if len(dims) < 3:
@@ -137,22 +137,24 @@ def scorecard_rows(table, encoding_dims, hue_oracle: float | None = None):
     paper = "Daunhawer et al. 2023"
     return rows_table([
         row(paper, f"Fig. 3: the positions from both encodings (sizes {above_two[0][2:]} to {large[2:]})",
-            PAPER_PATTERN["x_position"], round(positions(above_two), 3), "accuracy ≥ 0.95",
-            positions(above_two) >= 0.95),
+            PAPER_PATTERN["x_position"], round(positions(above_two), 3), at_least(0.95, "accuracy"),
+            value=positions(above_two)),
         row(paper, f"Fig. 3: the positions from both encodings (size {at_two[2:]})", PAPER_PATTERN["x_position"],
-            round(positions([at_two]), 3), "accuracy ≥ 0.95", positions([at_two]) >= 0.95),
+            round(positions([at_two]), 3), at_least(0.95, "accuracy"), value=positions([at_two])),
         row(paper, f"Fig. 3: the shape rises with the size ({small[2:]} to {large[2:]}, both encodings)",
-            "≈ chance at 1, ≈ 1 from 6", round(shape_rise, 3), "rise ≥ 0.5", shape_rise >= 0.5),
+            "≈ chance at 1, ≈ 1 from 6", round(shape_rise, 3), at_least(0.5, "rise"), value=shape_rise),
         row(paper, f"Fig. 3: the shape from both encodings (size {large[2:]})", PAPER_PATTERN["shape"],
-            round(shape, 3), "accuracy ≥ 0.85", shape >= 0.85),
+            round(shape, 3), at_least(0.85, "accuracy"), value=shape),
         row(paper, "Fig. 3: image-only factors (rotation, background, spotlight) not encoded", "≈ 0 (image)",
-            round(image_only, 3), f"|R²| ≤ 0.1, sizes {above_two[0][2:]} to {large[2:]}, both encodings",
-            image_only <= 0.1),
+            round(image_only, 3), at_most(0.1, text=f"|R²| ≤ 0.1, sizes {above_two[0][2:]} to {large[2:]}, "
+                                                   "both encodings"), value=image_only),
         row(paper, f"Fig. 3: the hue from the image encoding (size {large[2:]})", "image 0.9–1.0",
-            round(hue_image, 3), "R² ≥ 0.6", hue_image >= 0.6),
+            round(hue_image, 3), at_least(0.6, "R²"), value=hue_image),
         row(paper, f"Fig. 3: the hue from the caption encoding (size {large[2:]}){oracle}", "text 0.2–0.55",
-            round(hue_text, 3), "R² within 0.1 of the printed range", 0.1 <= hue_text <= 0.65),
+            round(hue_text, 3), Rule("R² within 0.1 of the printed range", lambda v: 0.1 <= v <= 0.65),
+            value=hue_text),
         row(paper, f"Fig. 3: the phrasing from the caption encoding (size {large[2:]}; chance 0.2)",
             PAPER_PATTERN["template"], f"{phrasing:.2f} ({phrasing_rise:+.2f} from size {at_two[2:]})",
-            "accuracy ≥ 0.38 and growing with the size", phrasing >= 0.38 and phrasing_rise > 0),
+            Rule("accuracy ≥ 0.38 and growing with the size", lambda v: v[0] >= 0.38 and v[1] > 0),
+            value=(phrasing, phrasing_rise)),
     ])

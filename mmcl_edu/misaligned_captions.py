@@ -286,7 +286,7 @@ def roles(policy) -> dict:
 def paper_comparison(runs, view: str = "l2") -> pd.DataFrame:
     """Scorecard rows: for each kind of factor, the paper's range beside the range of our
     chance-corrected cells (both encoders, every policy), with the tolerance we claim."""
-    from .scorecard import row, rows_table
+    from .scorecard import range_within, row, rows_table
 
     cells = {}
     for m in MODALITIES:
@@ -299,10 +299,8 @@ def paper_comparison(runs, view: str = "l2") -> pd.DataFrame:
     for role, (p_lo, p_hi) in PAPER_PATTERN.items():
         if role not in cells:
             continue
-        lo, hi, tol = min(cells[role]), max(cells[role]), TOLERANCE[role]
-        ok = lo >= p_lo - tol and hi <= p_hi + tol
         rows.append(row(paper="Cai et al. 2025", claim=f"image/caption experiment: {role} factors (score above chance)",
                         paper_value=f"{p_lo:.1f}–{p_hi:.1f}" if p_lo != p_hi else f"≈ {p_lo:.1f}",
-                        ours=f"{lo:.2f}–{hi:.2f}",
-                        tolerance=f"ours in [{max(p_lo - tol, 0):.2f}, {min(p_hi + tol, 1):.2f}]", holds=ok))
+                        ours=f"{min(cells[role]):.2f}–{max(cells[role]):.2f}",
+                        rule=range_within(p_lo, p_hi, TOLERANCE[role]), value=cells[role]))
     return rows_table(rows)

@@ -191,8 +191,8 @@ def table1_comparison(table: pd.DataFrame, multiview_table: pd.DataFrame | None 
 
 def table1_scorecard_rows(comparison: pd.DataFrame) -> pd.DataFrame:
     """:func:`table1_comparison` as rows of the reproduction scorecard (:mod:`mmcl_edu.scorecard`)."""
-    from .scorecard import row, rows_table
+    from .scorecard import near, row, rows_table
     return rows_table(row("Daunhawer et al. 2023", f"Table 1, {r.setting}, {r.column}: R²({r.block})",
-                          f"{r.paper:.2f} ± {r.paper_std:.2f}", round(float(r.ours), 3), f"± {r.tolerance:.2f}",
-                          r.agrees)
+                          f"{r.paper:.2f} ± {r.paper_std:.2f}", round(float(r.ours), 3), near(r.paper, r.tolerance),
+                          value=float(r.ours))
                       for r in comparison.itertuples())

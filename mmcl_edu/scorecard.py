@@ -7,8 +7,10 @@ A chapter that reproduces a paper's numbers builds its comparison table with pac
 
 ``rows`` is a DataFrame (or a list of dicts) with the columns of :data:`ROW_COLUMNS`: which paper,
 which claim, the paper's number or pattern, ours, the tolerance we claim and the verdict. Every
-chapter makes its rows with :func:`row`, which takes whether ours is within the tolerance and gives
-the verdict, and :func:`rows_table`. The file
+chapter makes its rows with the one builder :func:`row` from a small spec — the paper's value, ours,
+and a verdict :class:`Rule` (:func:`at_least`, :func:`at_most`, :func:`near`, :func:`range_within`, or a
+chapter's own), which prints the tolerance and decides the verdict from the same numbers — and
+:func:`rows_table`. The file
 goes to :func:`results_dir` (``$MMCL_EDU_RESULTS``, else ``_results/`` beside the notebook, i.e.
 ``book/_results/`` when the book is executed) as ``<chapter>.<size>.json``, together with a
 *fingerprint* of the package's source and of the chapter notebook's cells.
@@ -25,7 +27,9 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -49,12 +53,48 @@ def verdict(ok: bool) -> str:
     return VERDICTS[0] if bool(ok) else VERDICTS[1]
 
 
-def row(paper: str, claim: str, paper_value, ours, tolerance: str, holds: bool) -> dict:
+@dataclass(frozen=True)
+class Rule:
+    """A verdict rule: the tolerance we claim, as the scorecard prints it (``text``), and the test it
+    stands for (``test(value) -> bool``), kept together so that the two cannot disagree."""
+
+    text: str
+    test: Callable
+
+    def holds(self, value) -> bool:
+        return bool(self.test(value))
+
+
+def at_least(bound: float, name: str = "ours", text: str | None = None) -> Rule:
+    """``value ≥ bound``."""
+    return Rule(text or f"{name} ≥ {bound:g}", lambda v: v >= bound)
+
+
+def at_most(bound: float, name: str = "ours", text: str | None = None) -> Rule:
+    """``value ≤ bound``."""
+    return Rule(text or f"{name} ≤ {bound:g}", lambda v: v <= bound)
+
+
+def near(target: float, tolerance: float) -> Rule:
+    """``|value − target| ≤ tolerance``."""
+    return Rule(f"± {tolerance:.2f}", lambda v: abs(v - target) <= tolerance)
+
+
+def range_within(low: float, high: float, tolerance: float) -> Rule:
+    """Every value (a sequence: ours over the chapter's cells) within the printed range ``[low, high]``
+    widened by ``tolerance`` on both sides (printed clipped to ``[0, 1]``)."""
+    lo, hi = low - tolerance, high + tolerance
+    return Rule(f"ours in [{max(lo, 0):.2f}, {min(hi, 1):.2f}]", lambda v: min(v) >= lo and max(v) <= hi)
+
+
+def row(paper: str, claim: str, paper_value, ours, rule: Rule, value=None) -> dict:
     """One row of the scorecard, the only way the chapters make one: the paper and its claim, the printed
-    value (or pattern), ours, the tolerance we claim, and whether ours is within it (``holds``: the
-    verdict rule, evaluated by the chapter), which gives the verdict."""
-    return dict(paper=paper, claim=claim, paper_value=paper_value, ours=ours, tolerance=tolerance,
-                verdict=verdict(holds))
+    value (or pattern), ours as shown, and the verdict :class:`Rule`, tested on ``value`` (default: ``ours``;
+    e.g. the numbers behind a text such as a range), which gives the tolerance column and the verdict."""
+    if not isinstance(rule, Rule):
+        raise ValueError(f"rule must be a scorecard.Rule (at_least, at_most, near, range_within); got {rule!r}")
+    return dict(paper=paper, claim=claim, paper_value=paper_value, ours=ours, tolerance=rule.text,
+                verdict=verdict(rule.holds(ours if value is None else value)))
 
 
 def rows_table(rows) -> pd.DataFrame:

@@ -94,7 +94,23 @@ def test_source_hash_follows_every_file_of_the_package_sub_packages_included(tmp
 
 
 def test_a_row_takes_its_verdict_from_whether_ours_holds():
-    rows = [scorecard.row("P", "a", "1.00", 0.97, "± 0.10", True), scorecard.row("P", "b", "1.00", 0.5, "± 0.10", False)]
+    rows = [scorecard.row("P", "a", "1.00", 0.97, scorecard.near(1.0, 0.1)),
+            scorecard.row("P", "b", "1.00", 0.5, scorecard.near(1.0, 0.1))]
     table = scorecard.rows_table(rows)
     assert list(table.columns) == list(scorecard.ROW_COLUMNS) and list(table.verdict) == ["agrees", "differs"]
-    assert scorecard.row("P", "c", "1", 1, "exact", __import__("numpy").bool_(True))["verdict"] == "agrees"
+    assert scorecard.row("P", "c", "1", 1, scorecard.at_least(1))["verdict"] == "agrees"
+    with pytest.raises(ValueError, match="rule must be a scorecard.Rule"):
+        scorecard.row("P", "c", "1", 1, "exact")
+
+
+def test_rules_print_the_tolerance_they_test():
+    import numpy as np
+
+    assert scorecard.at_least(0.95, "accuracy").text == "accuracy ≥ 0.95"
+    assert scorecard.at_least(0.95).holds(0.95) and not scorecard.at_least(0.95).holds(np.float64(0.9499))
+    assert scorecard.at_most(0.1).holds(0.1) and not scorecard.at_most(0.1).holds(0.11)
+    assert scorecard.near(0.5, 0.1).text == "± 0.10" and scorecard.near(0.5, 0.1).holds(0.41)
+    within = scorecard.range_within(0.9, 1.0, 0.1)
+    assert within.text == "ours in [0.80, 1.00]" and within.holds([0.85, 1.0]) and not within.holds([0.79, 1.0])
+    row = scorecard.row("P", "range", "0.9–1.0", "0.85–1.00", within, value=[0.85, 1.0])
+    assert row["tolerance"] == within.text and row["verdict"] == "agrees" and row["ours"] == "0.85–1.00"
