@@ -28,8 +28,8 @@ from .evaluation import probe_accuracy, probe_threads
 from .latents import ContentStyleModel, PairedBatch
 from .losses import alignment, uniformity
 from .presets import Preset
-from .regularizers import (brownian_bridge_loss, contrastive_loss, cyclip_consistency, geometric_consistency_loss,
-                           separation_loss)
+from .regularizers import (ORTHO_FORMS, brownian_bridge_loss, contrastive_loss, cyclip_consistency,
+                           geometric_consistency_loss, separation_loss)
 from .structure_metrics import modality_gap, recall_at_k, zero_shot_accuracy
 from .training import whitening_sample
 
@@ -153,7 +153,7 @@ class TwoHeadEncoder(TwoHeads):
 @dataclass(frozen=True)
 class TwoHeadFactory:
     """``encoder_factory`` for :func:`~mmcl_edu.training.train`: a :class:`TwoHeadEncoder` per modality.
-    The independent code has the shared code's width (``L_Ortho`` compares them coordinate-wise)."""
+    The independent code has the shared code's width (the printed per-sample ``L_Ortho`` takes their inner products)."""
 
     def __call__(self, model, out_dim, config):
         whiten = whitening_sample(model, config) or (None, None)
@@ -166,7 +166,8 @@ class RegularizedObjective:
     """``L = L_Con + λ_Sep L_Sep + λ_Br L_Br + λ_GC (L_GC + L^a_GC)`` on one :class:`AugmentedBatch`
     (a ``loss_hook`` for :func:`~mmcl_edu.training.train`; the temperature is the config's).
 
-    ``cyclip`` adds ``λ_Cy · L_GC`` alone (CyCLIP's two consistency terms,
+    ``ortho`` is the form of ``L_Ortho`` inside ``L_Sep`` (:func:`~mmcl_edu.regularizers.orthogonality_loss`:
+    ``"batch"``, the default, or the printed per-sample ``"sample"``). ``cyclip`` adds ``λ_Cy · L_GC`` alone (CyCLIP's two consistency terms,
     :func:`~mmcl_edu.regularizers.cyclip_consistency`, without the augmented ``L^a_GC``): the
     CyCLIP baseline of chapter 12 as a special case of geometric consistency."""
 
@@ -175,10 +176,12 @@ class RegularizedObjective:
     gc: float = 0.0
     bridge_t: float | str = 0.25
     cyclip: float = 0.0
+    ortho: str = "batch"
 
     def __post_init__(self):
         for name in REGULARIZERS + ("cyclip",):
             check_float(name, getattr(self, name), 0.0)
+        check_choice("ortho", self.ortho, ORTHO_FORMS)
         if isinstance(self.bridge_t, str):
             check_choice("bridge_t", self.bridge_t, ("uniform",))
         else:
@@ -191,7 +194,7 @@ class RegularizedObjective:
         tau = loss_fn.temperature
         loss = contrastive_loss(z_v, z_t, z_va, z_ta, tau)
         if self.sep:
-            loss = loss + self.sep * separation_loss(z_v, z_t, i_v, i_t, i_va, i_ta, tau)
+            loss = loss + self.sep * separation_loss(z_v, z_t, i_v, i_t, i_va, i_ta, tau, ortho=self.ortho)
         if self.br:
             loss = loss + self.br * brownian_bridge_loss(z_v, z_t, z_va, self.bridge_t)
         if self.gc:

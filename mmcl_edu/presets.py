@@ -93,7 +93,8 @@ _CAI_SWEEP_QUICK = TrainConfig(steps=3000, batch_size=256, lr=4e-3, lr_schedule=
                                hidden=(128, 128), negatives="cross", log_every=50)
 
 # Chapter 11 (Jiang et al. 2023) on latent-variable data: cosine codes at a fixed temperature 0.1, two
-# heads per encoder (shared 16-d, independent 8-d), four views per pair (image, text, and their augmentations).
+# heads per encoder (shared and independent, both encoding_dim = 16 wide: TwoHeadFactory), four views per pair
+# (image, text, and their augmentations).
 _JIANG_QUICK = TrainConfig(steps=800, batch_size=256, lr=3e-3, lr_schedule="cosine", warmup_steps=50,
                            hidden=(128, 128), encoding_dim=16, similarity="cosine", temperature=0.1,
                            whiten_inputs=True, log_every=50)

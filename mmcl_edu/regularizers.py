@@ -28,6 +28,8 @@ from ._validation import check_choice, check_float
 from .losses import intramodal_info_nce, symmetric_info_nce
 
 BRIDGE_TIMES = ("uniform",)
+#: The two forms of ``L_Ortho`` (:func:`orthogonality_loss`): ``"batch"`` (the default) and ``"sample"`` (as printed).
+ORTHO_FORMS = ("batch", "sample")
 
 
 def _unit(*zs: torch.Tensor) -> list[torch.Tensor]:
@@ -60,11 +62,31 @@ def contrastive_loss(z_v, z_t, z_v_aug, z_t_aug, temperature=0.1) -> torch.Tenso
 
 
 # ------------------------------------------------------------------ (a) deep feature separation
-def orthogonality_loss(z_v, z_v_ind, z_t, z_t_ind) -> torch.Tensor:
-    """``L_Ortho = (1/B) Σ_j (⟨ẑ_1^(j), ẑ_1^{i(j)}⟩² + ⟨ẑ_2^(j), ẑ_2^{i(j)}⟩²)`` (paper: ``L_Ortho``): each
-    independent code orthogonal to the shared code of the same sample."""
+def orthogonality_loss(z_v, z_v_ind, z_t, z_t_ind, form: str = "batch") -> torch.Tensor:
+    """``L_Ortho``, the independent codes kept apart from the shared ones, in one of two forms.
+
+    ``form="batch"`` (the default) is the *difference loss* of Domain Separation Networks (Bousmalis et
+    al. 2016), over the whole batch (``Ẑ`` the ``B × d`` matrix of a batch's codes):
+
+    .. math:: \\mathcal L_{\\mathrm{Ortho}} = \\frac1{B^2}\\Big(\\|\\hat Z_1^\\top \\hat Z_1^i\\|_F^2
+        + \\|\\hat Z_2^\\top \\hat Z_2^i\\|_F^2\\Big),
+
+    the squared (uncentred) cross-correlations between every shared and every independent coordinate.
+    It is zero only when no direction of ``ẑ^i`` varies with a direction of ``ẑ`` across samples, so ``ẑ^i``
+    cannot copy ``ẑ``.
+
+    ``form="sample"`` is the per-sample form Jiang et al. print,
+    ``(1/B) Σ_j (⟨ẑ_1^(j), ẑ_1^{i(j)}⟩² + ⟨ẑ_2^(j), ẑ_2^{i(j)}⟩²)``: each sample's independent code orthogonal
+    to its own shared code. Any ``ẑ^i = J ẑ`` with a fixed orthogonal ``J`` such that ``⟨u, J u⟩ = 0`` for every
+    ``u`` (a quarter turn in each pair of coordinates) meets it exactly: the independent head may copy the
+    shared code, rotated (chapter 11 shows both forms).
+    """
+    check_choice("form", form, ORTHO_FORMS)
     z_v, z_v_ind, z_t, z_t_ind = _unit(z_v, z_v_ind, z_t, z_t_ind)
-    return ((z_v * z_v_ind).sum(1).square() + (z_t * z_t_ind).sum(1).square()).mean()
+    if form == "sample":
+        return ((z_v * z_v_ind).sum(1).square() + (z_t * z_t_ind).sum(1).square()).mean()
+    b = len(z_v)
+    return ((z_v.T @ z_v_ind).square().sum() + (z_t.T @ z_t_ind).square().sum()) / b**2
 
 
 def separation_uniformity(z_v_ind, z_t_ind, t: float = 2.0) -> torch.Tensor:
@@ -81,19 +103,19 @@ def separation_uniformity(z_v_ind, z_t_ind, t: float = 2.0) -> torch.Tensor:
 
 
 def separation_loss(z_v, z_t, z_v_ind, z_t_ind, z_v_ind_aug, z_t_ind_aug, temperature=0.1,
-                    t: float = 2.0) -> torch.Tensor:
+                    t: float = 2.0, ortho: str = "batch") -> torch.Tensor:
     """Deep feature separation (paper: ``L_Sep``), from Domain Separation Networks:
 
     .. math:: \\mathcal L_{\\mathrm{Sep}} = \\mathcal L_{\\mathrm{Ortho}} + \\mathcal L^i_{\\mathrm{Con}}
         + \\mathcal L^i_{\\mathrm{Uni}},
 
-    :func:`orthogonality_loss`, the in-modal InfoNCE of the independent codes
+    :func:`orthogonality_loss` (in the form ``ortho``), the in-modal InfoNCE of the independent codes
     ``L^i_Con = ½ (L^i_{1→1} + L^i_{2→2})`` (:func:`~mmcl_edu.losses.intramodal_info_nce` between
     ``ẑ^i`` and the independent code of the augmented view ``ẑ^{i,a}``), and
     :func:`separation_uniformity`. **Typo corrected:** the printed ``L^i_{1→1}`` has
     ``⟨ẑ_1^{i(j)}, ẑ_1^{i(j)}⟩`` (a constant, 1) in its numerator; the positive must be the augmented view.
     """
-    ortho = orthogonality_loss(z_v, z_v_ind, z_t, z_t_ind)
+    ortho = orthogonality_loss(z_v, z_v_ind, z_t, z_t_ind, ortho)
     a, b, c, d = _unit(z_v_ind, z_v_ind_aug, z_t_ind, z_t_ind_aug)
     con = 0.5 * (intramodal_info_nce(a, b, temperature, "cosine") + intramodal_info_nce(c, d, temperature, "cosine"))
     return ortho + con + separation_uniformity(z_v_ind, z_t_ind, t)

@@ -184,9 +184,18 @@ def test_check_zero_shot_top_k():
     def mine(image_codes, prompt_codes, labels, k):
         z = torch.nn.functional.normalize(image_codes, dim=1)
         p = torch.nn.functional.normalize(prompt_codes, dim=1)
-        return (z @ p.T).topk(k, dim=1).indices.eq(labels.view(-1, 1)).any(1).float().mean()
+        sims = z @ p.T
+        return ((sims >= sims.gather(1, labels.view(-1, 1))).sum(1) <= k).float().mean()
 
     assert checks.check_zero_shot_top_k(mine).passed
+
+    def ties_in_favour(image_codes, prompt_codes, labels, k):  # topk breaks a tie by index, not against the image
+        z = torch.nn.functional.normalize(image_codes, dim=1)
+        p = torch.nn.functional.normalize(prompt_codes, dim=1)
+        return (z @ p.T).topk(k, dim=1).indices.eq(labels.view(-1, 1)).any(1).float().mean()
+
+    res = checks.check_zero_shot_top_k(ties_in_favour)
+    assert not res.passed and "tie" in res.message
 
     def unnormalised(image_codes, prompt_codes, labels, k):
         return (image_codes @ prompt_codes.T).topk(k, dim=1).indices.eq(labels.view(-1, 1)).any(1).float().mean()

@@ -52,10 +52,14 @@ def _ref_con(zv, zt, zva, zta, tau):
     return 0.25 * (_ref_cross(zv, zt, tau) + _ref_in_modal(zv, zva, tau) + _ref_in_modal(zt, zta, tau))
 
 
-def _ref_sep(zv, zt, iv, it, iva, ita, tau, t=2.0):
+def _ref_sep(zv, zt, iv, it, iva, ita, tau, t=2.0, form="batch"):
     zv, zt, iv, it, iva, ita = map(_unit, (zv, zt, iv, it, iva, ita))
-    n = len(zv)
-    ortho = sum(_dot(zv[j], iv[j]) ** 2 + _dot(zt[j], it[j]) ** 2 for j in range(n)) / n
+    n, d = len(zv), len(zv[0])
+    if form == "sample":
+        ortho = sum(_dot(zv[j], iv[j]) ** 2 + _dot(zt[j], it[j]) ** 2 for j in range(n)) / n
+    else:  # every (shared coordinate a, independent coordinate b) correlation over the batch, squared
+        ortho = sum(sum(z[j][a] * i[j][b] for j in range(n)) ** 2
+                    for z, i in ((zv, iv), (zt, it)) for a in range(d) for b in range(d)) / n**2
     con = 0.5 * (_ref_in_modal(iv, iva, tau) + _ref_in_modal(it, ita, tau))
     g = sum(math.exp(-t * sum((a - b) ** 2 for a, b in zip(z[j], z[k])))
             for z in (iv, it) for j in range(n) for k in range(n))
@@ -89,8 +93,9 @@ def test_contrastive_and_separation_match_loops(seed, tau):
     zv, zt, zva, zta, iv, it = _codes(6, 4, 6, seed)
     iva, ita = _codes(6, 4, 2, seed + 10)
     assert contrastive_loss(zv, zt, zva, zta, tau).item() == pytest.approx(_ref_con(zv, zt, zva, zta, tau), rel=1e-10)
-    assert separation_loss(zv, zt, iv, it, iva, ita, tau).item() == pytest.approx(
-        _ref_sep(zv, zt, iv, it, iva, ita, tau), rel=1e-10)
+    for form in ("batch", "sample"):
+        assert separation_loss(zv, zt, iv, it, iva, ita, tau, ortho=form).item() == pytest.approx(
+            _ref_sep(zv, zt, iv, it, iva, ita, tau, form=form), rel=1e-10)
 
 
 @pytest.mark.parametrize("t", [0.0, 0.25, 0.5, 1.0])
@@ -109,8 +114,10 @@ def test_hand_computed_two_points():
     e1, e2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
     zv = torch.stack([e1, e2]).double()
     zt = torch.stack([e2, e1]).double()  # the texts swapped
-    # L_Ortho with z^i = z: every ⟨z, z^i⟩² = 1, two modalities -> 2
-    assert orthogonality_loss(zv, zv, zt, zt).item() == pytest.approx(2.0)
+    # L_Ortho with z^i = z: per sample, every ⟨z, z^i⟩² = 1, two modalities -> 2; over the batch,
+    # ‖Zᵀ Z‖²_F / B² = ‖I_2‖²_F / 4 = 1/2 per modality -> 1
+    assert orthogonality_loss(zv, zv, zt, zt, form="sample").item() == pytest.approx(2.0)
+    assert orthogonality_loss(zv, zv, zt, zt).item() == pytest.approx(1.0)
     # S_VT = [[0, 1], [1, 0]] is symmetric; S_VV = S_TT = I: CyCLIP terms both 0
     assert [v.item() for v in cyclip_consistency(zv, zt)] == [0.0, 0.0]
     # Bridge at t = 1: μ = z_V; z^a = z_T is orthogonal to z_V -> ‖z^a − μ‖² = 2
@@ -217,6 +224,22 @@ def test_recall_matches_loop(k):
 
 
 # ---------------------------------------------------------------- validation
+def test_a_rotated_copy_meets_the_printed_orthogonality_but_not_the_batch_form():
+    z = torch.nn.functional.normalize(_codes(n=400, d=6, k=1, seed=4)[0], dim=1)
+    j = torch.zeros(6, 6, dtype=torch.float64)
+    for k in (0, 2, 4):
+        j[k, k + 1], j[k + 1, k] = -1.0, 1.0
+    copy = z @ j.T
+    unrelated = torch.nn.functional.normalize(_codes(n=400, d=6, k=1, seed=5)[0], dim=1)
+    assert orthogonality_loss(z, copy, z, copy, form="sample").item() < 1e-12      # the copy passes
+    assert orthogonality_loss(z, copy, z, copy).item() == pytest.approx(2 / 6, rel=0.2)  # ≈ 2 ‖C‖²_F, C ≈ I/d
+    assert orthogonality_loss(z, unrelated, z, unrelated).item() < 0.1 * orthogonality_loss(z, copy, z, copy).item()
+    with pytest.raises(ValueError, match="form"):
+        orthogonality_loss(z, copy, z, copy, form="pairwise")
+    with pytest.raises(ValueError, match="ortho"):
+        mm.latent_structures.RegularizedObjective(sep=1.0, ortho="pairwise")
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda: contrastive_loss(torch.randn(4, 3), torch.randn(4, 2), torch.randn(4, 3), torch.randn(4, 3)), "codes"),
     (lambda: orthogonality_loss(torch.randn(1, 3), torch.randn(1, 3), torch.randn(1, 3), torch.randn(1, 3)), "codes"),

@@ -99,6 +99,13 @@ def _top_k_cases(seed: int = 5):
     for n, c, d, k in ((20, 7, 4, 1), (30, 7, 8, 3), (25, 5, 3, 2), (40, 10, 6, 5)):
         z, p = torch.randn(n, d, generator=g), torch.randn(c, d, generator=g)
         cases.append(dict(image_codes=z, prompt_codes=p, labels=torch.randint(0, c, (n,), generator=g), k=k))
+    # ties: classes 0 and 1 share one prompt, and every image sits on it (a tie counts against the image:
+    # top-1 is 0 for both labels, top-2 is 1), so a rule that breaks ties in the image's favour, or at random, fails
+    p = torch.randn(4, 3, generator=g)
+    p[1] = p[0]
+    z = p[0].repeat(12, 1) * torch.rand(12, 1, generator=g).add(0.5)
+    labels = torch.arange(12) % 2
+    cases += [dict(image_codes=z, prompt_codes=p, labels=labels, k=k) for k in (1, 2)]
     return cases
 
 
@@ -120,5 +127,5 @@ def check_zero_shot_top_k(fn) -> CheckResult:
     res = compare_outputs("top-k zero-shot accuracy", guarded, reference, _top_k_cases(), rtol=1e-6, atol=1e-6)
     if not res.passed:
         res = CheckResult(False, res.message + " Hint: normalise both code matrices, then count the classes whose "
-                                               "prompt is at least as similar as the true class's.")
+                                               "prompt is at least as similar as the true class's (a tie counts against the image).")
     return res
