@@ -167,7 +167,7 @@ class RegularizedObjective:
     (a ``loss_hook`` for :func:`~mmcl_edu.training.train`; the temperature is the config's).
 
     ``ortho`` is the form of ``L_Ortho`` inside ``L_Sep`` (:func:`~mmcl_edu.regularizers.orthogonality_loss`:
-    ``"batch"``, the default, or the printed per-sample ``"sample"``). ``cyclip`` adds ``λ_Cy · L_GC`` alone (CyCLIP's two consistency terms,
+    the printed per-sample ``"sample"``, the default of the trained chapters, or the batch form ``"batch"``). ``cyclip`` adds ``λ_Cy · L_GC`` alone (CyCLIP's two consistency terms,
     :func:`~mmcl_edu.regularizers.cyclip_consistency`, without the augmented ``L^a_GC``): the
     CyCLIP baseline of chapter 12 as a special case of geometric consistency."""
 
@@ -176,7 +176,7 @@ class RegularizedObjective:
     gc: float = 0.0
     bridge_t: float | str = 0.25
     cyclip: float = 0.0
-    ortho: str = "batch"
+    ortho: str = "sample"
 
     def __post_init__(self):
         for name in REGULARIZERS + ("cyclip",):
