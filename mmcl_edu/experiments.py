@@ -234,7 +234,8 @@ def run_settings(preset: Preset, settings: dict, *, eval_overrides=None, train_o
 
     ``settings`` maps a label to model overrides; a value may also hold ``"train"`` and
     ``"eval"`` dicts (overrides of the training config and of the evaluation for that setting
-    only). ``model_overrides`` apply to every setting. Each setting is scored by
+    only; the training overrides may also hold the trainer hooks of :data:`HOOKS`, e.g. a ``callback``).
+    ``model_overrides`` apply to every setting. Each setting is scored by
     :func:`~mmcl_edu.evaluation.evaluate` with the preset's ``eval`` arguments. ``reuse``, an earlier
     :class:`SettingsRun` of the same preset, lends its generative models to settings with the same model
     arguments (drawing the mixing functions takes seconds). Checkpoints, resuming, the side-by-side
@@ -256,8 +257,8 @@ def run_settings(preset: Preset, settings: dict, *, eval_overrides=None, train_o
         key = repr(sorted({**preset.model, **overrides}.items()))
         if key not in models:  # settings that differ only in training share one generative model
             models[key] = build_model(preset, device=device, **overrides)
-        jobs[label] = Setting(models[key], preset.train.replace(**train_o),
-                              Probes({**preset.eval, **eval_o}))
+        hooks = {k: train_o.pop(k) for k in list(train_o) if k in HOOKS}  # e.g. a callback recording R² curves
+        jobs[label] = Setting(models[key], preset.train.replace(**train_o), Probes({**preset.eval, **eval_o}), hooks)
     out = run(jobs, seeds=preset.seeds if seeds is None else seeds, device=device, progress=progress,
               checkpoint_dir=checkpoint_dir, resume=resume, workers=workers)
     out.models = models

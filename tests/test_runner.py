@@ -95,3 +95,13 @@ def test_every_chapter_runner_returns_the_one_result_type(chapter):
     assert isinstance(out, ex.SettingsRun) and isinstance(out.table, pd.DataFrame)
     assert out.table.columns[0] == "setting" and len(out.table) > 0
     assert list(out.results) == list(out.experiments) and out.train_seconds > 0
+
+
+def test_run_settings_passes_trainer_hooks_in_the_training_overrides():
+    cfg = mm.preset("daunhawer", "smoke")
+    seen = []
+    out = ex.run_settings(cfg, {"p=1": dict(p_change=1.0)}, workers=1, progress=False,
+                          train_overrides=dict(steps=4, log_every=2, callback=lambda step, r: seen.append(step) or {},
+                                               callback_every=2),
+                          eval_overrides=dict(n_fit=60, n_test=60, regressors=("linear",), targets=("c",)))
+    assert seen == [2, 4] and out.experiments["p=1"].results[0].config.steps == 4
