@@ -220,8 +220,7 @@ def run_experiment(preset: Preset, *, seeds=None, device=None, model_seed: int =
     seeds = preset.seeds if seeds is None else tuple(seeds)
     results = train_seeds(model, preset.train, seeds=seeds, device=device, progress=progress,
                           checkpoint_dir=checkpoint_dir, resume=resume, **(train_overrides or {}))
-    with probe_threads():
-        table = evaluate(results, model, **{**preset.eval, **(eval_overrides or {})})
+    table = Probes({**preset.eval, **(eval_overrides or {})})(results, model)
     if label is not None:
         table.insert(0, "setting", label)
     return Experiment(model, results, table)

@@ -169,10 +169,9 @@ class PolicyProbes:
     arguments: dict
 
     def __call__(self, results, model) -> pd.DataFrame:
-        from .evaluation import evaluate, probe_threads
-        with probe_threads():
-            tabs = [evaluate([EmbeddingView(r, v) for r in results], model, targets=list(self.targets),
-                             **self.arguments).assign(view=v) for v in self.views]
+        from .experiments import Probes
+        probes = Probes({**self.arguments, "targets": list(self.targets)})
+        tabs = [probes([EmbeddingView(r, v) for r in results], model).assign(view=v) for v in self.views]
         table = pd.concat(tabs, ignore_index=True)
         return table[["view"] + [c for c in table.columns if c != "view"]]
 
