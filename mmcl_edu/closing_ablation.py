@@ -232,7 +232,7 @@ TEST_SEED = 10**6
 @dataclass(frozen=True)
 class SceneScore:
     """A variant's ``score`` for :func:`~mmcl_edu.experiments.run`: one row per seed with the metrics of
-    :func:`evaluate_scenes` on the test scenes (:data:`TEST_SEED`) and the training seconds."""
+    :func:`evaluate_scenes` on the test scenes (seed ``TEST_SEED``) and the training seconds."""
 
     arguments: dict
 
@@ -413,7 +413,7 @@ def plot_ablation(table: pd.DataFrame, ax=None):
     return ax
 
 
-__all__ = ["AugmentedScenes", "TwoHeadSceneEncoder", "SceneTwoHeadFactory", "methods", "zero_shot_top_k",
+__all__ = ["AugmentedScenes", "SceneScore", "TwoHeadSceneEncoder", "SceneTwoHeadFactory", "methods", "zero_shot_top_k",
            "shape_prompts", "evaluate_scenes", "run_ablation", "paper_layout", "deltas", "plot_ablation",
            "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "per_seed_difference", "claims", "build_scenes",
            "SHARED_FACTORS", "IMAGE_FACTORS", "DEFAULT_NUISANCES", "RECALL_KS"]

@@ -14,7 +14,7 @@ Every chapter that trains more than one configuration goes through :func:`run`:
 The chapters' runners build their settings and call :func:`run`: :func:`run_settings` (chapters 4, 5,
 7, 9), :func:`mmcl_edu.misaligned_captions.run_policies` (8), :func:`mmcl_edu.exact_alignment.run_settings`
 (10), :func:`mmcl_edu.latent_structures.run_variants` (11) and :func:`mmcl_edu.closing_ablation.run_ablation`
-(12). The seeds an experiment uses are shifted by ``$MMCL_EDU_SEED_OFFSET`` (:func:`mmcl_edu.env.seed`).
+(12). The seeds an experiment uses are shifted by ``$MMCL_EDU_SEED_OFFSET`` (:func:`mmcl_edu.env.shift_seed`).
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class SettingsRun:
 
     @property
     def results(self) -> dict:
-        """The trained runs by label: ``{label: [TrainResult, one per seed]}``."""
+        """The trained runs by label, ``{label: [TrainResult, one per seed]}``."""
         return {label: e.results for label, e in self.experiments.items()}
 
     def subset(self, labels) -> "SettingsRun":

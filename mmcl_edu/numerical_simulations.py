@@ -48,7 +48,7 @@ TABLE1_TOLERANCE = 0.1
 
 
 def ablation_settings(preset: Preset, encoding_dims=(3, 7), shared: bool = True) -> dict:
-    """The chapter-4 ablations as settings for :func:`run_settings`, all at the preset's
+    """The chapter-4 ablations as settings for :func:`~mmcl_edu.experiments.run_settings`, all at the preset's
     ``p_change``: with ``shared=True``, one mixing function and one shared encoder for both
     modalities (``f_1 = f_2``, ``g_1 = g_2``: the paper's multi-view column), and encoding sizes
     ``encoding_dims`` below/above the content size. The setting with encoding size = content size
@@ -105,7 +105,7 @@ def principal_r2(model, block: str = "s", k: int = 2) -> float:
 
 
 def settings_oracles(run: SettingsRun, **kwargs) -> pd.DataFrame:
-    """:func:`style_oracle` for every setting of a :class:`SettingsRun` (rows: settings)."""
+    """:func:`style_oracle` for every setting of a :class:`~mmcl_edu.experiments.SettingsRun` (rows: settings)."""
     return pd.DataFrame({label: style_oracle(e.model, **kwargs) for label, e in run.experiments.items()}).T
 
 
