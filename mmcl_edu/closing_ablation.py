@@ -4,18 +4,24 @@ chapter 5, measured the way Jiang et al. (2023) measure CLIP models.
 * :class:`AugmentedScenes` — :class:`~mmcl_edu.scenes.SceneModel` pairs with an augmented view
   of each side: the same scene **re-rendered** with fresh image nuisances (``x^a_1``; the paper's
   ``x^a_V``) and the same caption content **re-worded** with another template and a fresh colour
-  palette (``x^a_2``; ``x^a_T``). The shared factors (shape, position, hue) are kept.
+  palette (``x^a_2``; ``x^a_T``). The shared factors (shape, position, hue) are kept, and so is the
+  background hue (:data:`KEPT_FACTOR`): image-only information that survives augmentation, read by the
+  probes as one of three tones (:func:`background_tone`).
 * :class:`TwoHeadSceneEncoder`, :class:`SceneTwoHeadFactory` — a shared head ``ẑ`` and an
   independent head ``ẑ^i`` (``z``, ``z^i``) on the trunk of the chapter-5
   :class:`~mmcl_edu.encoders.ImageEncoder` / :class:`~mmcl_edu.encoders.TextEncoder`.
 * :func:`methods` — the objectives of the ablation as
-  :class:`~mmcl_edu.latent_structures.RegularizedObjective` keyword arguments (CyCLIP is its
-  ``cyclip`` term, :func:`~mmcl_edu.regularizers.cyclip_consistency`).
+  :class:`~mmcl_edu.latent_structures.RegularizedObjective` keyword arguments: ``L_Sep`` in the batch form
+  of ``L_Ortho`` and in the printed per-sample form, the bridge, geometric consistency (and CyCLIP, its
+  ``cyclip`` term, when a weight is given); :func:`lambda_sweep` and :func:`choose_weight` choose each weight on validation pairs.
 * :func:`zero_shot_top_k`, :func:`shape_prompts`, :func:`evaluate_scenes`, :func:`run_ablation`
   — zero-shot shape classification from caption prompts (top-1, top-3), image→text and
-  text→image recall@1/5/10, linear probes of every shared and image-only factor (from the shared
-  and from the independent image features), modality gap, alignment, uniformity.
-* :func:`paper_layout`, :data:`PAPER_TABLE`, :func:`claims` — the tables of the chapter.
+  text→image recall@1/5/10, probes of every shared and image-only factor from the shared features ``z``,
+  the independent features ``z^i`` and (shape, tone) their concatenation ``[z; z^i]``, modality gap,
+  alignment, uniformity.
+
+The chapter's tables, the paper's numbers beside ours and the scorecard rows are in
+:mod:`mmcl_edu.closing_results`.
 """
 from __future__ import annotations
 
@@ -28,21 +34,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_choice, check_int
+from ._validation import check_choice, check_float, check_int
 from .encoders import ImageEncoder, TextEncoder
 from .evaluation import fit_regressor, probe_accuracy, probe_threads, r2_per_dimension
 from .latent_structures import AugmentedBatch, RegularizedObjective, TwoHeads, cpu_threads
 from .losses import alignment, uniformity
 from .presets import Preset
-from .scenes import COLOURS, FACTORS, SHAPES, SceneModel
+from .scenes import COLOURS, FACTORS, HUE_RANGE, SHAPES, SceneModel
 from .structure_metrics import modality_gap, recall_at_k
 
 SHARED_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "shared")
 IMAGE_FACTORS = tuple(n for n, f in FACTORS.items() if f.seen_by == "image")
-#: Image-only factors that the image augmentation redraws by default; ``rotation`` is kept, so it
-#: is image-only information that survives augmentation (the ``m_1`` of chapter 11).
-DEFAULT_NUISANCES = ("background_hue", "spotlight_x", "spotlight_y")
+#: Image-only factors that the image augmentation redraws by default. The background hue is not among them:
+#: it is image-only information that survives augmentation (the ``m_1`` of chapter 11), :data:`KEPT_FACTOR`.
+DEFAULT_NUISANCES = ("rotation", "spotlight_x", "spotlight_y")
+#: The image-only factor that the augmentation keeps and no caption names, which ``L_Sep`` should put in ``z^i``.
+KEPT_FACTOR = "background_hue"
+#: How many tones the probes tell apart in the kept factor (equal thirds of ``HUE_RANGE``; chance 1/3).
+TONES = 3
 RECALL_KS = (1, 5, 10)
+#: The seed of the test pairs every reported comparison is scored on.
+TEST_SEED = 10**6
+#: The seed of the validation pairs the weights are chosen on (:func:`lambda_sweep`), never used for a reported number.
+VALIDATION_SEED = 2 * 10**6
+
+
+def background_tone(hue) -> torch.Tensor:
+    """The tone of a background hue: which of :data:`TONES` equal parts of ``HUE_RANGE`` it falls in (0, 1, 2).
+    A discrete, balanced target (hues are drawn uniformly) for a logistic probe, with chance ``1/TONES``."""
+    low, high = HUE_RANGE
+    hue = torch.as_tensor(hue).reshape(-1).float()
+    return ((hue - low) / (high - low) * TONES).long().clamp(0, TONES - 1)
 
 
 class AugmentedScenes(SceneModel):
@@ -128,16 +150,21 @@ class SceneTwoHeadFactory:
 
 
 def methods(lambdas: dict) -> dict:
-    """The six objectives of the ablation (label → RegularizedObjective keyword arguments) from the
-    weights ``lambdas`` (keys ``cyclip``, ``sep``, ``br``, ``gc``): the contrastive baseline
-    ``L_Con``, CyCLIP (``+ λ_Cy L_GC``), ``+ L_Sep``, ``+ L_Br``, ``+ L_GC + L^a_GC``, all three."""
-    missing = {"cyclip", "sep", "br", "gc"} - set(lambdas)
+    """The objectives of the ablation (label → RegularizedObjective keyword arguments) from the weights
+    ``lambdas`` (keys ``sep``, ``br``, ``gc``; ``cyclip`` optional): the contrastive baseline ``L_Con``;
+    ``+ L_Sep`` with the batch form of ``L_Ortho`` (Domain Separation Networks' difference loss, which the
+    independent head cannot meet by copying the shared code); the same with the per-sample form Jiang et al.
+    print; ``+ L_Br``; ``+ L_GC + L^a_GC``; and, when ``cyclip`` is given, CyCLIP (``+ λ_Cy L_GC``)."""
+    missing = {"sep", "br", "gc"} - set(lambdas)
     if missing:
-        raise ValueError(f"lambdas must give a weight for each of cyclip, sep, br, gc; missing {sorted(missing)}")
-    lam = {k: float(lambdas[k]) for k in ("cyclip", "sep", "br", "gc")}
-    return {"CLIP (L_Con)": {}, "CyCLIP": {"cyclip": lam["cyclip"]}, "+ L_Sep": {"sep": lam["sep"]},
-            "+ L_Br": {"br": lam["br"]}, "+ L_GC": {"gc": lam["gc"]},
-            "+ all three": {"sep": lam["sep"], "br": lam["br"], "gc": lam["gc"]}}
+        raise ValueError(f"lambdas must give a weight for each of sep, br, gc; missing {sorted(missing)}")
+    lam = {k: float(v) for k, v in lambdas.items()}
+    out = {"CLIP (L_Con)": {}, "+ L_Sep": {"sep": lam["sep"], "ortho": "batch"},
+           "+ L_Sep (printed L_Ortho)": {"sep": lam["sep"], "ortho": "sample"},
+           "+ L_Br": {"br": lam["br"]}, "+ L_GC": {"gc": lam["gc"]}}
+    if "cyclip" in lam:
+        out["CyCLIP"] = {"cyclip": lam["cyclip"]}
+    return out
 
 
 # ---------------------------------------------------------------- metrics
@@ -195,7 +222,9 @@ def evaluate_scenes(result, data: AugmentedScenes, n_fit: int = 1000, n_test: in
     ``i2t_R@k``, ``t2i_R@k`` (recall@1/5/10 among the first ``n_retrieval`` test pairs);
     ``shared:<factor>`` and ``independent:<factor>`` (linear probes from the shared and the
     independent image features of every shared and image-only factor: logistic-regression
-    accuracy for a discrete factor, linear R² for a continuous one); ``gap`` (modality gap),
+    accuracy for a discrete factor, linear R² for a continuous one); ``<head>:tone`` (logistic probe of
+    :func:`background_tone`) and ``both:shape``, ``both:tone`` (from the concatenation ``[z; z^i]``;
+    a baseline's untrained independent head makes its ``both:`` probes the dimension-matched control); ``gap`` (modality gap),
     ``alignment`` ``E‖ẑ_1 − ẑ_2‖²`` over pairs, ``uniformity`` (t = 2) of ``ẑ_1``."""
     n_fit, n_test = check_int("n_fit", n_fit, 10), check_int("n_test", n_test, 10)
     n_retrieval = check_int("n_retrieval", n_retrieval, max(RECALL_KS))
@@ -217,42 +246,45 @@ def evaluate_scenes(result, data: AugmentedScenes, n_fit: int = 1000, n_test: in
     for k in RECALL_KS:
         out[f"i2t_R@{k}"] = recall_at_k(z_v[r], z_t[r], k)
         out[f"t2i_R@{k}"] = recall_at_k(z_t[r], z_v[r], k)
+    tone = background_tone(b.latents[KEPT_FACTOR])
     with probe_threads(1):
         for head, feats in (("shared", z_v), ("independent", i_v)):
             for name in SHARED_FACTORS + IMAGE_FACTORS:
                 out[f"{head}:{name}"] = _probe(feats, b.latents[name], n_fit, FACTORS[name].kind == "discrete")
+        for head, feats in (("shared", z_v), ("independent", i_v), ("both", torch.cat([z_v, i_v], 1))):
+            out[f"{head}:tone"] = _probe(feats, tone, n_fit, True)
+        out["both:shape"] = _probe(torch.cat([z_v, i_v], 1), b.latents["shape"], n_fit, True)
     out.update(gap=modality_gap(z_v[test], z_t[test]), alignment=float(alignment(z_v[test], z_t[test])),
                uniformity=float(uniformity(z_v[test])))
     return out
 
 
-TEST_SEED = 10**6
-
-
 @dataclass(frozen=True)
 class SceneScore:
     """A variant's ``score`` for :func:`~mmcl_edu.experiments.run`: one row per seed with the metrics of
-    :func:`evaluate_scenes` on the test scenes (seed ``TEST_SEED``) and the training seconds."""
+    :func:`evaluate_scenes` on the scenes of seed ``seed`` (the test pairs, or :data:`VALIDATION_SEED`'s)
+    and the training seconds."""
 
     arguments: dict
+    seed: int = TEST_SEED
 
     def __call__(self, results, data) -> pd.DataFrame:
-        return pd.DataFrame([{"seed": res.seed, **evaluate_scenes(res, data, **self.arguments, seed=TEST_SEED),
+        return pd.DataFrame([{"seed": res.seed, **evaluate_scenes(res, data, **self.arguments, seed=self.seed),
                               "seconds": res.train_seconds} for res in results])
 
 
-def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, data=None, device=None, progress=None,
+def run_ablation(preset: Preset, variants: dict, *, seeds=None, data=None, device=None, progress=None,
                  checkpoint_dir=None, resume: bool = False, checkpoint_every: int | None = None,
-                 train_overrides=None, workers=None):
+                 train_overrides=None, workers=None, eval_seed: int = TEST_SEED):
     """Train every variant (label → :class:`~mmcl_edu.latent_structures.RegularizedObjective` or its keyword
-    arguments; default :func:`methods` of ``preset.chapter["lambdas"]``) for every seed on :class:`AugmentedScenes`
+    arguments, e.g. :func:`methods`) for every seed on :class:`AugmentedScenes`
     with :class:`SceneTwoHeadFactory` encoders, with :func:`~mmcl_edu.experiments.run`, and score each run
-    (:class:`SceneScore`, the preset's ``eval``). Returns the :class:`~mmcl_edu.experiments.SettingsRun`; its
+    (:class:`SceneScore`, the preset's ``eval``, on the pairs of ``eval_seed``: the test pairs by default). Returns the :class:`~mmcl_edu.experiments.SettingsRun`; its
     ``table`` has one row per (setting, seed). ``checkpoint_dir``: one sub-folder per variant, a checkpoint
     every ``checkpoint_every`` steps (default: a twentieth of the run); ``resume=True`` continues from there."""
     from .experiments import Setting, run
 
-    variants = methods(preset.chapter["lambdas"]) if variants is None else dict(variants)
+    variants = dict(variants)
     if not variants:
         raise ValueError("variants must name at least one objective")
     data = build_scenes(preset, device=device) if data is None else data
@@ -262,7 +294,8 @@ def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, da
     hooks = dict(encoder_factory=SceneTwoHeadFactory())
     if checkpoint_dir is not None:
         hooks["checkpoint_every"] = checkpoint_every or max(1, config.steps // 20)
-    score = SceneScore({k: v for k, v in preset.eval.items() if k in ("n_fit", "n_test", "n_retrieval")})
+    score = SceneScore({k: v for k, v in preset.eval.items() if k in ("n_fit", "n_test", "n_retrieval")},
+                       check_int("eval_seed", eval_seed, 0))
     settings = {label: Setting(data, config, score, {**hooks, "loss_hook": spec if isinstance(spec, RegularizedObjective)
                                                      else RegularizedObjective(**dict(spec))})
                 for label, spec in variants.items()}
@@ -271,149 +304,58 @@ def run_ablation(preset: Preset, variants: dict | None = None, *, seeds=None, da
                    checkpoint_dir=checkpoint_dir, resume=resume, workers=workers, desc="variants")
 
 
-# ---------------------------------------------------------------- tables
-#: Jiang et al. (2023), CLIP track (ResNet-50 + BERT on CC3M, single runs) — Table 1 zero-shot top-1/3/5 on
-#: CIFAR-10 and top-1 on CIFAR-100 and ImageNet-1k, Table 3 linear probe (mean of 14 data sets), in %.
-PAPER_TABLE = pd.DataFrame(
-    {"CIFAR-10 top-1": [44.95, 43.22, 46.61, 43.15, 56.36], "CIFAR-10 top-3": [72.58, 71.43, 81.21, 72.77, 80.47],
-     "CIFAR-10 top-5": [88.3, 83.22, 92.44, 86.72, 90.27], "CIFAR-100 top-1": [15.05, 15.09, 19.37, 14.22, 22.70],
-     "ImageNet-1k top-1": [16.72, 17.77, 20.21, 20.45, 20.25],
-     "linear probe (14 sets)": [61.05, 60.14, 66.73, 62.84, 64.01]},
-    index=pd.Index(["CLIP (L_Con)", "CyCLIP", "+ L_Sep", "+ L_Br", "+ L_GC"], name="method"))
+#: The metrics each weight is chosen by on the validation pairs, averaged, which are what its regularizer should improve.
+#: For ``L_Sep`` the linear probes of ``[z; z^i]``, shape and image-only tone averaged, as the paper averages its
+#: linear probe over 14 data sets (the tone alone would reward a weight that trades the shape away); for the
+#: bridge and geometric consistency zero-shot top-1.
+SWEEP_METRICS = {"sep": ("both:shape", "both:tone"), "br": ("zs_top1",), "gc": ("zs_top1",)}
 
 
-def _mean_std(table, columns, scale=1.0, digits=1):
-    g = table.groupby("setting", sort=False)[list(columns)]
-    mean, std, n = g.mean() * scale, g.std(ddof=1) * scale, g.size()
-    def fmt(v, m):
-        return f"{mean.at[v, m]:.{digits}f}" + (f" ± {std.at[v, m]:.{digits}f}" if n[v] > 1 else "")
-    return pd.DataFrame({m: [fmt(v, m) for v in mean.index] for m in columns}, index=mean.index)
+def lambda_sweep(preset: Preset, term: str, grid=None, *, seeds=None, data=None, device=None, progress=None,
+                 workers=None) -> pd.DataFrame:
+    """``L_Con + λ · term`` (``term`` one of ``sep`` — with the batch ``L_Ortho`` —, ``br``, ``gc``) at every ``λ``
+    of ``grid`` (default ``preset.chapter["<term>_grid"]``), trained on ``seeds`` (default
+    ``preset.chapter["sweep_seeds"]``, none of the test seeds) and scored on validation pairs
+    (:data:`VALIDATION_SEED`), never on the test pairs: the table of :func:`run_ablation` with ``term`` and
+    ``lambda`` columns. :func:`choose_weight` picks from it."""
+    check_choice("term", term, tuple(SWEEP_METRICS))
+    grid = list(preset.chapter[f"{term}_grid"] if grid is None else grid)
+    grid = [check_float("grid (each)", lam, 0.0, None, low_open=True) for lam in grid]
+    if not grid:
+        raise ValueError("grid must hold at least one λ")
+    seeds = tuple(preset.chapter["sweep_seeds"] if seeds is None else seeds)
+    extra = {"ortho": "batch"} if term == "sep" else {}
+    variants = {f"{term} λ={lam:g}": {term: lam, **extra} for lam in grid}
+    table = run_ablation(preset, variants, seeds=seeds, data=data, device=device, progress=progress,
+                         workers=workers, eval_seed=VALIDATION_SEED).table
+    table.insert(1, "term", term)
+    table.insert(2, "lambda", np.repeat(grid, len(seeds)))
+    return table
 
 
-def paper_layout(table: pd.DataFrame) -> pd.DataFrame:
-    """The ablation as one table laid out like the paper's (rows: methods; mean ± std over seeds):
-    zero-shot shape top-1/3 and recall@1/5/10 both ways in %, the linear probes of the shared image
-    features (accuracy in % for discrete factors, R² for continuous ones), the image-only probes
-    from the independent features, and the geometry (gap, alignment, uniformity)."""
-    groups = [("zero-shot shape (%)", {"zs_top1": "top-1", "zs_top3": "top-3"}, 100, 1),
-              ("image→text (%)", {f"i2t_R@{k}": f"R@{k}" for k in RECALL_KS}, 100, 1),
-              ("text→image (%)", {f"t2i_R@{k}": f"R@{k}" for k in RECALL_KS}, 100, 1),
-              ("probe, shared features (acc. %)",
-               {f"shared:{n}": n for n in SHARED_FACTORS if FACTORS[n].kind == "discrete"}, 100, 1),
-              ("probe, shared features (R²)",
-               {f"shared:{n}": n for n in SHARED_FACTORS + IMAGE_FACTORS if FACTORS[n].kind == "continuous"}, 1, 2),
-              ("probe, independent features (R²)", {f"independent:{n}": n for n in IMAGE_FACTORS}, 1, 2),
-              ("geometry", {"gap": "gap", "alignment": "alignment", "uniformity": "uniformity"}, 1, 2)]
-    parts = []
-    for group, cols, scale, digits in groups:
-        part = _mean_std(table, cols, scale, digits).rename(columns=cols)
-        part.columns = pd.MultiIndex.from_product([[group], part.columns])
-        parts.append(part)
-    out = pd.concat(parts, axis=1)
-    out.index.name = "method"
+def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
+    """One row per (term, λ) of a :func:`lambda_sweep` table (one or several terms): the mean over the sweep's
+    seeds of every metric of :data:`SWEEP_METRICS`, the ``score`` a weight is chosen by (the mean of its term's
+    metrics) and ``chosen`` (True for the weight :func:`choose_weight` picks)."""
+    metrics = sorted({m for ms in SWEEP_METRICS.values() for m in ms})
+    out = sweep.groupby(["term", "lambda"], sort=False)[metrics].mean()
+    out["score"] = [out.loc[(term, lam), list(SWEEP_METRICS[term])].mean() for term, lam in out.index]
+    out["chosen"] = [lam == choose_weight(sweep, term) for term, lam in out.index]
     return out
 
 
-def deltas(table: pd.DataFrame, baseline: str = "CLIP (L_Con)") -> pd.DataFrame:
-    """Per-seed differences ``method − baseline`` (same seed), averaged: ``mean`` and ``std`` of each
-    metric's paired difference, one row per (method, metric)."""
-    metrics = [c for c in table.columns if c not in ("setting", "seed", "seconds")]
-    base = table[table.setting == baseline].set_index("seed")[metrics]
-    rows = []
-    for v, t in table[table.setting != baseline].groupby("setting", sort=False):
-        d = t.set_index("seed")[metrics] - base.loc[t.seed]
-        for m in metrics:
-            rows.append(dict(method=v, metric=m, mean=float(d[m].mean()),
-                             std=float(d[m].std(ddof=1)) if len(d) > 1 else float("nan")))
-    return pd.DataFrame(rows).set_index(["method", "metric"])
+def choose_weight(sweep: pd.DataFrame, term: str) -> float:
+    """The ``λ`` of ``term``'s rows of a :func:`lambda_sweep` table with the best validation score: the mean of
+    the metrics :data:`SWEEP_METRICS` ``[term]``, averaged over the sweep's seeds (ties: the smallest λ)."""
+    check_choice("term", term, tuple(SWEEP_METRICS))
+    rows = sweep[sweep["term"] == term]
+    if rows.empty:
+        raise ValueError(f"sweep holds no rows of term {term!r}; it holds {sorted(set(sweep['term']))}")
+    means = rows.groupby("lambda")[list(SWEEP_METRICS[term])].mean().mean(axis=1)
+    return float(means[means == means.max()].index.min())
 
 
-#: The paper's differences from its CLIP baseline (points; Tables 1 and 3) beside which ours are put.
-PAPER_DELTAS = (PAPER_TABLE - PAPER_TABLE.loc["CLIP (L_Con)"]).drop("CLIP (L_Con)")
-
-
-def beside_paper(table: pd.DataFrame) -> pd.DataFrame:
-    """Each method's difference from the baseline, the paper's (zero-shot top-1 on CIFAR-10 and
-    ImageNet-1k, linear probe; points) beside ours (zero-shot shape top-1 and the shape probe of
-    the shared features; points, mean ± std of the per-seed differences)."""
-    d = deltas(table)
-    fmt = lambda v, m: (f"{100 * d.at[(v, m), 'mean']:+.1f}" + ("" if np.isnan(d.at[(v, m), "std"])  # noqa: E731
-                                                                else f" ± {100 * d.at[(v, m), 'std']:.1f}"))
-    rows = {}
-    for v in d.index.get_level_values(0).unique():
-        paper = PAPER_DELTAS.loc[v] if v in PAPER_DELTAS.index else None
-        rows[v] = {"paper: CIFAR-10 top-1": "" if paper is None else f"{paper['CIFAR-10 top-1']:+.2f}",
-                   "paper: ImageNet top-1": "" if paper is None else f"{paper['ImageNet-1k top-1']:+.2f}",
-                   "paper: linear probe": "" if paper is None else f"{paper['linear probe (14 sets)']:+.2f}",
-                   "ours: zero-shot top-1": fmt(v, "zs_top1"), "ours: shape probe": fmt(v, "shared:shape")}
-    return pd.DataFrame(rows).T.rename_axis("Δ from CLIP (points)")
-
-
-def per_seed_difference(table: pd.DataFrame, method: str, metric: str, baseline: str = "CLIP (L_Con)") -> pd.Series:
-    """``metric(method) − metric(baseline)`` for each seed (a Series indexed by seed), from the ablation's
-    results table (one row per variant and seed): a difference from the baseline on the same draw."""
-    base = table[table.setting == baseline].set_index("seed")[metric]
-    return table[table.setting == method].set_index("seed")[metric] - base
-
-
-def claims(table: pd.DataFrame) -> pd.DataFrame:
-    """The paper's headline claims beside our result, as scorecard rows (``scorecard.ROW_COLUMNS``).
-    A claim of a gain "agrees" when our difference from the baseline has the paper's sign in
-    every seed; the other tolerances are stated in the rows."""
-    from .scorecard import Rule, at_most, row, rows_table
-
-    paper = "Jiang et al. (2023)"
-    d = lambda m, k: per_seed_difference(table, m, k)  # noqa: E731
-    pts = lambda s: f"{100 * s.mean():+.1f} points (seeds: {', '.join(f'{100 * x:+.1f}' for x in s)})"  # noqa: E731
-    rows = []
-    cy = d("CyCLIP", "zs_top1")
-    rows.append(row(paper, "CyCLIP stays within 2 points of CLIP in zero-shot top-1",
-                    "−1.73 (CIFAR-10), +1.05 (ImageNet)", pts(cy),
-                    Rule("every seed within 3 points", lambda s: (s.abs() <= 0.03).all()), value=cy))
-    for method, what, value, metric in (
-            ("+ L_Sep", "L_Sep raises zero-shot top-1", "+1.66 (CIFAR-10), +3.49 (ImageNet)", "zs_top1"),
-            ("+ L_Sep", "L_Sep raises the linear probe the most", "+5.68 (mean of 14 sets)", "shared:shape"),
-            ("+ L_Br", "L_Br raises ImageNet zero-shot top-1", "+3.73 (ImageNet), −1.80 (CIFAR-10)", "zs_top1"),
-            ("+ L_GC", "L_GC raises CIFAR-10 zero-shot top-1 the most", "+11.41 (CIFAR-10)", "zs_top1")):
-        s = d(method, metric)
-        rows.append(row(paper, what, value, pts(s) + ("" if metric == "zs_top1" else " (shape probe)"),
-                        Rule("a gain in every seed", lambda s: (s > 0).all()), value=s))
-    image_only = [f"shared:{n}" for n in IMAGE_FACTORS]
-    worst = float(table[image_only].abs().to_numpy().max())
-    rows.append(row(paper, "Theorem 3.1: aligned features lose what only the image shows", "≥ Δ_p lost (no number)",
-                    f"max |R²| of the image-only factors from the shared features: {worst:.3f}",
-                    at_most(0.1, text="≤ 0.1"), value=worst))
-    m = table.groupby("setting")[["gap", "zs_top1"]].mean()
-    spread_gap, spread_zs = float(m.gap.max() - m.gap.min()), float(m.zs_top1.max() - m.zs_top1.min())
-    rows.append(row(paper, "The size of the modality gap does not decide zero-shot accuracy (Fig. 2)",
-                    "closing the gap did not help retrieval",
-                    f"gaps span {spread_gap:.3f}, zero-shot top-1 spans {spread_zs:.3f}",
-                    Rule("gap spread < 0.1 while top-1 spreads ≥ 0.1", lambda v: v[0] < 0.1 <= v[1]),
-                    value=(spread_gap, spread_zs)))
-    return rows_table(rows)
-
-
-def plot_ablation(table: pd.DataFrame, ax=None):
-    """Two panels: zero-shot and retrieval metrics; probes of the image-only factors (shared and
-    independent features). Bars: mean over seeds, error bars: std."""
-    import matplotlib.pyplot as plt
-    from .latent_structures import plot_variants
-
-    if ax is None:
-        fig, ax = plt.subplots(1, 2, figsize=(14, 4), gridspec_kw=dict(width_ratios=(1, 1.2)))
-    plot_variants(table, ("zs_top1", "zs_top3", "i2t_R@1", "i2t_R@10", "t2i_R@10"),
-                  chance={"zs_top1": 1 / len(SHAPES), "zs_top3": 3 / len(SHAPES)}, ax=ax[0])
-    plot_variants(table, ("shared:shape", "shared:hue", "shared:rotation", "shared:background_hue",
-                          "independent:rotation", "gap"), ax=ax[1])
-    for a in ax:
-        a.set_ylim(min(-0.1, a.get_ylim()[0]), 1.3)
-        a.legend(fontsize=7, ncol=6, loc="upper center")
-    ax[0].set_title("zero-shot shape and retrieval (dashed: chance)")
-    ax[1].set_title("probes of the shared and independent image features")
-    return ax
-
-
-__all__ = ["AugmentedScenes", "SceneScore", "TwoHeadSceneEncoder", "SceneTwoHeadFactory", "methods", "zero_shot_top_k",
-           "shape_prompts", "evaluate_scenes", "run_ablation", "paper_layout", "deltas", "plot_ablation",
-           "PAPER_TABLE", "PAPER_DELTAS", "beside_paper", "per_seed_difference", "claims", "build_scenes",
+__all__ = ["AugmentedScenes", "SceneScore", "KEPT_FACTOR", "TONES", "background_tone", "lambda_sweep", "choose_weight", "sweep_summary", "SWEEP_METRICS",
+           "TEST_SEED", "VALIDATION_SEED", "TwoHeadSceneEncoder", "SceneTwoHeadFactory", "methods", "zero_shot_top_k",
+           "shape_prompts", "evaluate_scenes", "run_ablation", "build_scenes",
            "SHARED_FACTORS", "IMAGE_FACTORS", "DEFAULT_NUISANCES", "RECALL_KS"]

@@ -110,12 +110,13 @@ def _notebook_source_hash(notebook: Path) -> str:
 
 
 def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
-    """A hash of every ``.py`` file under ``package_dir`` (sub-packages included) and of its path there: the
-    package's source, as the scorecard's fingerprint and the book's notebook cache
-    (``scripts/notebook_cache.py``) both see it."""
+    """A hash of every ``.py`` file under ``package_dir`` (sub-packages included), of the recorded runs a chapter
+    shows (``recorded/*.csv``, ``*.json``) and of their paths there: the package's source, as the scorecard's
+    fingerprint and the book's notebook cache (``scripts/notebook_cache.py``) both see it."""
     package_dir = Path(package_dir)
     h = hashlib.sha256()
-    for path in sorted(package_dir.rglob("*.py")):
+    recorded = [*package_dir.glob("recorded/*.csv"), *package_dir.glob("recorded/*.json")]
+    for path in sorted([*package_dir.rglob("*.py"), *recorded]):
         h.update(path.relative_to(package_dir).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 

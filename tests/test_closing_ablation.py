@@ -8,6 +8,7 @@ import torch
 import mmcl_edu as mm
 from mmcl_edu import checks
 from mmcl_edu import closing_ablation as ca
+from mmcl_edu import closing_results as cr
 from mmcl_edu import scenes as sc
 from mmcl_edu.latent_structures import RegularizedObjective
 from mmcl_edu.regularizers import cyclip_consistency
@@ -167,9 +168,10 @@ def test_run_ablation_is_deterministic_and_resumes(tiny_preset, tmp_path):
     assert torch.load(tmp_path / "sep" / "seed0.pt", weights_only=False)["step"] == 3
     resumed = ca.run_ablation(tiny_preset, {"sep": {"sep": 0.5}}, progress=False, checkpoint_dir=tmp_path, resume=True).table
     assert resumed[metrics].iloc[0].equals(a[metrics].iloc[1])
-    table = ca.paper_layout(a)
+    table = cr.paper_layout(a)
     assert list(table.index) == ["base", "sep"] and ("zero-shot shape (%)", "top-1") in table.columns
-    d = ca.deltas(a, baseline="base")
+    assert ("background tone (acc. %)", "[z; z^i]") in table.columns
+    d = cr.deltas(a, baseline="base")
     assert d.loc[("sep", "zs_top1"), "mean"] == pytest.approx(a.zs_top1.iloc[1] - a.zs_top1.iloc[0])
 
 
@@ -209,3 +211,106 @@ def test_check_zero_shot_top_k():
     assert not res.passed and "NotImplementedError" in res.message
     with pytest.raises(AssertionError):
         checks.check_zero_shot_top_k(unnormalised, raise_on_failure=True)
+
+
+def test_background_tone_splits_the_hue_range_in_equal_thirds():
+    low, high = sc.HUE_RANGE
+    width = (high - low) / ca.TONES
+    hues = torch.tensor([low, low + 0.99 * width, low + 1.01 * width, low + 2.5 * width, high])
+    assert ca.background_tone(hues).tolist() == [0, 0, 1, 2, 2]
+    drawn = ca.background_tone(sc.SceneModel(image_size=16).sample(3000, seed=0).latents[ca.KEPT_FACTOR])
+    share = torch.bincount(drawn, minlength=ca.TONES).float() / len(drawn)
+    assert (share - 1 / ca.TONES).abs().max() < 0.04  # balanced: chance is 1/TONES
+
+
+def test_the_kept_factor_survives_augmentation(data):
+    b = data.sample(200, seed=4)
+    assert ca.KEPT_FACTOR not in data.nuisances
+    assert f"aug_{ca.KEPT_FACTOR}" not in b.latents
+    # a background drawn afresh changes the augmented image: so keeping it is a real choice of the augmentation
+    other = ca.AugmentedScenes(nuisances=ca.DEFAULT_NUISANCES + (ca.KEPT_FACTOR,), image_size=16, device="cpu")
+    c = other.sample(200, seed=4)
+    assert not torch.allclose(c.x1_aug, b.x1_aug)
+
+
+def test_methods_name_both_forms_of_l_ortho_and_cyclip_only_when_weighted():
+    m = ca.methods({"sep": 0.1, "br": 0.05, "gc": 0.005})
+    assert list(m) == ["CLIP (L_Con)", "+ L_Sep", "+ L_Sep (printed L_Ortho)", "+ L_Br", "+ L_GC"]
+    assert m["+ L_Sep"] == {"sep": 0.1, "ortho": "batch"} and m["+ L_Sep (printed L_Ortho)"]["ortho"] == "sample"
+    assert "CyCLIP" in ca.methods({"sep": 0.1, "br": 0.05, "gc": 0.005, "cyclip": 0.25})
+    for spec in m.values():
+        RegularizedObjective(**spec)  # every row is a valid objective
+
+
+def test_lambda_sweep_scores_on_validation_pairs_and_choose_weight(tiny_preset):
+    import dataclasses
+    p = dataclasses.replace(tiny_preset, chapter=dict(tiny_preset.chapter, sweep_seeds=(5,)))
+    sweep = ca.lambda_sweep(p, "br", grid=(0.1, 1.0), progress=False)
+    assert list(sweep["lambda"]) == [0.1, 1.0] and set(sweep["term"]) == {"br"} and set(sweep.seed) == {5}
+    # the sweep's rows are the ablation's runs scored on the validation pairs, not on the test pairs
+    again = ca.run_ablation(p, {"b": {"br": 1.0}}, seeds=(5,), progress=False, eval_seed=ca.VALIDATION_SEED).table
+    on_test = ca.run_ablation(p, {"b": {"br": 1.0}}, seeds=(5,), progress=False).table
+    cols = [c for c in again.columns if c not in ("setting", "seconds")]
+    assert sweep[cols].iloc[1].equals(again[cols].iloc[0])
+    assert not sweep[cols].iloc[1].equals(on_test[cols].iloc[0])
+    best = sweep.groupby("lambda")["zs_top1"].mean().idxmax()
+    assert ca.choose_weight(sweep, "br") == best
+    summary = ca.sweep_summary(sweep)
+    assert list(summary.index) == [("br", 0.1), ("br", 1.0)] and summary["chosen"].sum() == 1
+    assert summary.loc[("br", best), "chosen"] and summary["score"].equals(summary["zs_top1"])
+    with pytest.raises(ValueError, match="term"):
+        ca.lambda_sweep(p, "cyclip", grid=(0.1,))
+    with pytest.raises(ValueError, match="grid"):
+        ca.lambda_sweep(p, "br", grid=())
+    with pytest.raises(ValueError, match="no rows"):
+        ca.choose_weight(sweep, "sep")
+
+
+def test_choose_weight_takes_the_best_mean_and_the_smallest_of_ties():
+    import pandas as pd
+    sweep = pd.DataFrame({"term": ["br"] * 6, "lambda": [0.1, 0.1, 0.3, 0.3, 1.0, 1.0],
+                          "zs_top1": [0.5, 0.7, 0.9, 0.5, 0.6, 0.8]})
+    assert ca.choose_weight(sweep, "br") == 0.3  # means 0.6, 0.7, 0.7: a tie, the smaller weight
+    sweep.loc[0, "zs_top1"] = 0.9
+    assert ca.choose_weight(sweep, "br") == 0.1
+    # λ_Sep: the probes of [z; z^i] averaged over the shape and the tone, so a weight that buys tone with shape loses
+    sep = pd.DataFrame({"term": "sep", "lambda": [0.1, 0.3, 1.0], "both:tone": [0.5, 0.7, 0.9],
+                        "both:shape": [0.9, 0.85, 0.4]})
+    assert ca.choose_weight(sep, "sep") == 0.3
+
+
+def _table(diffs):
+    import pandas as pd
+    rows = []
+    for seed, d in enumerate(diffs):
+        rows.append({"setting": "CLIP (L_Con)", "seed": seed, "zs_top1": 0.5, "gap": 0.3})
+        rows.append({"setting": "+ L_Br", "seed": seed, "zs_top1": 0.5 + d, "gap": 0.3 + d})
+    return pd.DataFrame(rows)
+
+
+def test_resolved_sign_and_predictions_follow_the_standard_error():
+    assert cr.resolved_sign(_table([0.10, 0.12, 0.11]).pipe(cr.per_seed_difference, "+ L_Br", "zs_top1")) == 1
+    assert cr.resolved_sign(_table([-0.10, -0.12, -0.11]).pipe(cr.per_seed_difference, "+ L_Br", "zs_top1")) == -1
+    assert cr.resolved_sign(_table([0.2, -0.1, 0.05]).pipe(cr.per_seed_difference, "+ L_Br", "zs_top1")) == 0
+    # only the bridge's predictions can be checked on this table: the gap falls, zero-shot does not move
+    unresolved = cr.predictions(_table([0.2, -0.1, 0.05]))
+    assert list(unresolved.index) == [("+ L_Br", "gap"), ("+ L_Br", "zs_top1")]
+    assert list(unresolved["as predicted"]) == ["no", "yes"]
+    assert list(cr.predictions(_table([-0.10, -0.12, -0.11]))["as predicted"]) == ["yes", "no"]
+    assert list(cr.predictions(_table([0.10, 0.12, 0.11]))["as predicted"]) == ["no", "no"]
+
+
+def test_the_recorded_runs_are_complete_and_their_weights_inside_their_grids():
+    sweeps, ablation, machine = cr.recorded("quick")
+    cfg = mm.preset("jiang_scenes", size="quick")
+    assert set(ablation.setting) == set(ca.methods(machine["weights"])) and set(ablation.seed) == set(cfg.seeds)
+    for term in ca.SWEEP_METRICS:
+        grid = cfg.chapter[f"{term}_grid"]
+        assert sorted(set(sweeps[sweeps.term == term]["lambda"])) == sorted(grid)
+        assert set(sweeps[sweeps.term == term].seed) == set(cfg.chapter["sweep_seeds"])
+        assert ca.choose_weight(sweeps, term) == machine["weights"][term]
+    # the recorded ablation uses the weights chosen from the recorded sweeps, and is scored on the test pairs:
+    # its columns are those of a live run
+    assert {"zs_top1", "both:tone", "independent:tone", "shared:tone", "gap"} <= set(ablation.columns)
+    with pytest.raises(ValueError, match="size"):
+        cr.recorded("full")

@@ -114,3 +114,15 @@ def test_rules_print_the_tolerance_they_test():
     assert within.text == "ours in [0.80, 1.00]" and within.holds([0.85, 1.0]) and not within.holds([0.79, 1.0])
     row = scorecard.row("P", "range", "0.9–1.0", "0.85–1.00", within, value=[0.85, 1.0])
     assert row["tolerance"] == within.text and row["verdict"] == "agrees" and row["ours"] == "0.85–1.00"
+
+
+def test_source_hash_follows_the_recorded_runs(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "recorded").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("X = 1\n")
+    before = scorecard.source_hash(pkg)
+    (pkg / "recorded" / "runs.csv").write_text("a,b\n1,2\n")   # a re-recording makes the chapter's result stale
+    with_runs = scorecard.source_hash(pkg)
+    assert with_runs != before
+    (pkg / "recorded" / "runs.csv").write_text("a,b\n1,3\n")
+    assert scorecard.source_hash(pkg) != with_runs
