@@ -37,7 +37,7 @@ from torch import nn
 from ._validation import check_choice, check_float, check_int
 from .encoders import ImageEncoder, TextEncoder
 from .evaluation import fit_regressor, probe_accuracy, probe_threads, r2_per_dimension
-from .latent_structures import AugmentedBatch, RegularizedObjective, TwoHeads, cpu_threads
+from .latent_structures import AugmentedBatch, RegularizedObjective, TwoHeads, choose_lambda, cpu_threads
 from .losses import alignment, uniformity
 from .presets import Preset
 from .scenes import COLOURS, FACTORS, HUE_RANGE, SHAPES, SceneModel
@@ -345,14 +345,14 @@ def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def choose_weight(sweep: pd.DataFrame, term: str) -> float:
-    """The ``λ`` of ``term``'s rows of a :func:`lambda_sweep` table with the best validation score: the mean of
-    the metrics :data:`SWEEP_METRICS` ``[term]``, averaged over the sweep's seeds (ties: the smallest λ)."""
+    """The ``λ`` of ``term``'s rows of a :func:`lambda_sweep` table with the best validation score, the mean of
+    the metrics :data:`SWEEP_METRICS` ``[term]``, averaged over the sweep's seeds: chapter 11's
+    :func:`~mmcl_edu.latent_structures.choose_lambda` on that score (ties: the smallest λ)."""
     check_choice("term", term, tuple(SWEEP_METRICS))
     rows = sweep[sweep["term"] == term]
     if rows.empty:
         raise ValueError(f"sweep holds no rows of term {term!r}; it holds {sorted(set(sweep['term']))}")
-    means = rows.groupby("lambda")[list(SWEEP_METRICS[term])].mean().mean(axis=1)
-    return float(means[means == means.max()].index.min())
+    return choose_lambda(rows.assign(score=rows[list(SWEEP_METRICS[term])].mean(axis=1)), "score")
 
 
 __all__ = ["AugmentedScenes", "SceneScore", "KEPT_FACTOR", "TONES", "background_tone", "lambda_sweep", "choose_weight", "sweep_summary", "SWEEP_METRICS",
